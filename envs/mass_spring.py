@@ -1,0 +1,112 @@
+"""The ideal mass-spring system (HNN task 1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._base import FloatArray, PhysicsEnv
+from ._render import PALETTE, Canvas
+from ._validation import strict_kwargs
+from ._xp import namespace
+
+
+class MassSpringEnv(PhysicsEnv):
+    r"""A frictionless mass on a spring, `H = k q^2 / 2 + p^2 / (2 m)` (HNN, task 1).
+
+    ## Parameters
+    `k = m = 1` as in the paper, so the angular frequency is `w = sqrt(k / m) = 1` rad/s.
+
+    ## Observation
+    | index | quantity | unit |
+    |-------|----------|------|
+    | 0 | `q`, displacement from rest | m |
+    | 1 | `p = m dq/dt`, momentum | kg m/s |
+
+    ## Action
+    | index | generalised force | range |
+    |-------|-------------------|-------|
+    | 0 | force on the mass along `q` | `[-1, 1] * force_scale` N (default 0.5) |
+
+    ## Reward
+    Damp the oscillation: `r = -H(next_obs) - 0.01 * a^2` (energy in J, `a` the action).
+
+    ## Starting state
+    A point on the circle of radius `r ~ U[radius_range]` (default `[0.2, 1]`) in the
+    `(q, p)` plane at a uniform angle. The paper speaks of total energies in `[0.2, 1]`; the
+    protocol samples the phase-space radius over that range, as PROTOCOLS.md states, so
+    `H = r^2 / 2` lies in `[0.02, 0.5]`. (The authors' code used `H = q^2 + p^2` and radius
+    `U[0.1, 1]`; we keep the paper's Hamiltonian.)
+
+    ## Episode end
+    Never terminates; the registered env truncates after 200 steps.
+
+    ## Ground truth
+    Exact: with the force `F` held constant over a step, the motion is a rotation in phase
+    space about the shifted equilibrium `q* = F / k`. `dt = 0.1` s (the authors' code samples
+    30 points over 3 s).
+
+    ## Version history
+    * v0: initial version.
+
+    >>> import gymnasium as gym, physprior
+    >>> env = gym.make("physprior/MassSpring-v0")
+    >>> obs, _ = env.reset(seed=0)
+    >>> obs, reward, terminated, truncated, info = env.step([0.0])
+    """
+
+    @strict_kwargs()
+    def __init__(
+        self,
+        *,
+        dt: float = 0.1,
+        force_scale: float = 0.5,
+        radius_range: tuple[float, float] = (0.2, 1.0),
+        render_mode: str | None = None,
+        render_size: int = 128,
+    ) -> None:
+        super().__init__(
+            q_dim=1,
+            action_dim=1,
+            dt=dt,
+            force_scale=force_scale,
+            render_mode=render_mode,
+            render_size=render_size,
+        )
+        self.k = 1.0
+        self.m = 1.0
+        lo, hi = radius_range
+        if not 0 <= lo <= hi:
+            raise ValueError(f"radius_range must satisfy 0 <= low <= high, got {radius_range}")
+        self.radius_range = (float(lo), float(hi))
+
+    def sample_initial_state(self, rng: np.random.Generator) -> FloatArray:
+        radius = rng.uniform(*self.radius_range)
+        angle = rng.uniform(0.0, 2.0 * np.pi)
+        return np.array([radius * np.cos(angle), radius * np.sin(angle)])
+
+    def _advance(self, state: FloatArray, action: FloatArray) -> FloatArray:
+        w = np.sqrt(self.k / self.m)
+        shift = self.force_scale * action[0] / self.k
+        x, p = state[0] - shift, state[1]
+        c, s = np.cos(w * self.dt), np.sin(w * self.dt)
+        return np.array([shift + c * x + s * p / (self.m * w), -s * self.m * w * x + c * p])
+
+    def _energy(self, obs: Any) -> Any:
+        q, p = obs[..., 0], obs[..., 1]
+        return 0.5 * self.k * q * q + 0.5 * p * p / self.m
+
+    def _reward(self, obs: Any, action: Any, next_obs: Any) -> Any:
+        xp = namespace(action)
+        return -self._energy(next_obs) - 0.01 * xp.sum(action * action, axis=-1)
+
+    def _draw(self, state: FloatArray) -> NDArray[np.uint8]:
+        canvas = Canvas(self.render_size, extent=1.5)
+        wall = np.array([-1.4, 0.0])
+        mass = np.array([state[0], 0.0])
+        canvas.segment(np.array([-1.4, -0.5]), np.array([-1.4, 0.5]), 0.05, (0, 0, 0))
+        canvas.segment(wall, mass, 0.03, (80, 80, 80))
+        canvas.disc(mass, 0.15, PALETTE[0])
+        return canvas.image
