@@ -180,7 +180,7 @@ class SpringChainEnv(PhysicsEnv):
         for a in range(1, n + 1):
             canvas.disc(
                 np.array([xs[a], ys[a]]),
-                0.08 * extent / 5 * np.sqrt(self.masses[a - 1]),
+                0.2 * extent / 5 * np.sqrt(self.masses[a - 1]),
                 PALETTE[0],
             )
         return canvas.image
