@@ -35,7 +35,8 @@ def constant_like(value: Any, like: Any) -> Any:
     if is_torch(like):
         import torch
 
-        return torch.as_tensor(np.asarray(value), dtype=like.dtype, device=like.device)
+        # A copy: torch warns when wrapping a read-only array (env parameters are read-only).
+        return torch.tensor(np.array(value), dtype=like.dtype, device=like.device)
     return np.asarray(value, dtype=np.result_type(like.dtype, np.float64))
 
 
