@@ -1,0 +1,9 @@
+"""Test-session settings shared by every test module."""
+
+from __future__ import annotations
+
+import os
+
+# MuJoCo renders offscreen through EGL on headless machines. Left unset, Gymnasium tries GLFW
+# first, which fails without a display and prints a warning that the suite treats as an error.
+os.environ.setdefault("MUJOCO_GL", "egl")

@@ -1,0 +1,136 @@
+"""The env contract of DESIGN.md, checked on every registered environment."""
+
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+from physprior.envs import ENV_IDS, MUJOCO_FULL_ENVS, PHYSICS_ENVS
+
+PHYSICS_IDS = [e.id for e in PHYSICS_ENVS]
+FULL_IDS = [e.id for e in MUJOCO_FULL_ENVS]
+
+# Gymnasium's check_env warns about any unbounded Box observation space. Positions and momenta
+# of physical systems are unbounded (so are Gymnasium's own MuJoCo v5 observations, which get
+# the same warning); an artificial bound would be a lie about the state space.
+UNBOUNDED_OBSERVATIONS = r"Box observation space (minimum|maximum) value is -?infinity"
+
+# Further warnings that the checkers raise for a reason we accept, with that reason.
+EXPLAINED_WARNINGS = {
+    # Gymnasium's InvertedPendulum-v5 acts in [-3, 3] N (its actuator's ctrlrange); the Full
+    # variant keeps v5's action space so data and policies transfer between the two.
+    "physprior/InvertedPendulumFull-v0": r"symmetric and normalized",
+}
+
+
+def _transitions(env_id: str, n: int, seed: int = 0):
+    """`n` random-action transitions of `env_id` (resetting at episode ends)."""
+    env = gym.make(env_id)
+    env.action_space.seed(seed)
+    obs, _ = env.reset(seed=seed)
+    rows = []
+    for _ in range(n):
+        action = env.action_space.sample()
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        rows.append((obs, action, reward, next_obs, terminated))
+        obs = next_obs
+        if terminated or truncated:
+            obs, _ = env.reset()
+    core = env.unwrapped
+    env.close()
+    obs, act, rew, nxt, term = (np.array(col) for col in zip(*rows, strict=True))
+    return core, obs, act, rew, nxt, term
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_contract_attributes(env_id: str) -> None:
+    env = gym.make(env_id)
+    core = env.unwrapped
+    assert core.dt > 0
+    assert core.state_layout in ("qp", "qv")
+    obs_dim = env.observation_space.shape[0]
+    v_dim = getattr(core, "v_dim", core.q_dim)
+    assert core.q_dim + v_dim == obs_dim
+    assert callable(core.reward_fn) and callable(core.termination_fn)
+    if env_id in PHYSICS_IDS:
+        assert core.state_layout == "qp"
+        assert callable(core.energy)
+    else:
+        assert core.state_layout == "qv"
+    env.close()
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_checkers_pass(env_id: str) -> None:
+    explained = EXPLAINED_WARNINGS.get(env_id)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=f".*{UNBOUNDED_OBSERVATIONS}.*")
+        if explained:
+            warnings.filterwarnings("ignore", message=f".*{explained}.*")
+        env = gym.make(env_id, render_mode="rgb_array" if env_id in PHYSICS_IDS else None)
+        gym_check_env(env.unwrapped, skip_render_check=env_id not in PHYSICS_IDS)
+        sb3_check_env(env, warn=True)
+        env.close()
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_same_seed_same_rollout(env_id: str) -> None:
+    runs = []
+    for _ in range(2):
+        _, obs, act, rew, nxt, term = _transitions(env_id, 30, seed=7)
+        runs.append((obs, act, rew, nxt, term))
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_reward_and_termination_functions_reproduce_the_env(env_id: str) -> None:
+    core, obs, act, rew, nxt, term = _transitions(env_id, 1000)
+    np.testing.assert_allclose(core.reward_fn(obs, act, nxt), rew, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(core.termination_fn(nxt), term)
+    # The same functions on torch tensors (planners call them on batches of model states).
+    t = {k: torch.as_tensor(v) for k, v in dict(obs=obs, act=act, nxt=nxt).items()}
+    torch_reward = core.reward_fn(t["obs"], t["act"], t["nxt"])
+    assert isinstance(torch_reward, torch.Tensor)
+    np.testing.assert_allclose(torch_reward.numpy(), rew, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(core.termination_fn(t["nxt"]).numpy(), term)
+
+
+@pytest.mark.parametrize("env_id", PHYSICS_IDS)
+def test_zero_action_conserves_energy(env_id: str) -> None:
+    env = gym.make(env_id).unwrapped
+    obs, _ = env.reset(seed=3)
+    zero = np.zeros(env.action_space.shape, dtype=np.float32)
+    energies = [env.energy(obs)]
+    for _ in range(1000):
+        obs, *_ = env.step(zero)
+        energies.append(env.energy(obs))
+    energies = np.array(energies)
+    relative = np.abs(energies - energies[0]) / abs(energies[0])
+    assert relative.max() < 1e-4, f"relative energy error {relative.max():.2e}"
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_bad_actions_are_refused_with_the_expected_shape(env_id: str) -> None:
+    env = gym.make(env_id)
+    env.reset(seed=0)
+    shape = env.action_space.shape
+    with pytest.raises(ValueError, match=rf"expected shape \({shape[0]},\)"):
+        env.step(np.zeros(shape[0] + 1, dtype=np.float32))
+    bad = np.zeros(shape, dtype=np.float32)
+    bad[0] = np.nan
+    with pytest.raises(ValueError, match=r"NaN"):
+        env.step(bad)
+    env.close()
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_unknown_constructor_argument_lists_valid_ones(env_id: str) -> None:
+    with pytest.raises(TypeError, match=r"unknown argument.*'no_such_option'.*valid arguments"):
+        gym.make(env_id, no_such_option=1)
