@@ -1,0 +1,258 @@
+"""The abstract base of every transition model, and the configuration fields they share.
+
+Concrete models are final: they compose parts (vector fields, integrators, normalisers)
+rather than subclass one another (STYLE 9). The trainer only ever talks to this interface.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import Tensor, nn
+
+from physprior.integrators import Integrator, get_integrator
+
+from ._normalizer import Normalizer
+
+Memory = Any
+"""Recurrent state a model carries between steps (`None` for memoryless models)."""
+
+LossKind = Literal["l2", "l1"]
+
+
+@dataclass
+class ModelConfig:
+    """Fields shared by every model. Each model extends this with its own dataclass.
+
+    Dimensions describe the data: the state `z` is `(obs_dim,)`, laid out `[q, p]` or
+    `[q, v]` with `q_dim` positions first; actions are `(action_dim,)` (0: no action input).
+    """
+
+    obs_dim: int
+    """Dimension D of the state."""
+    action_dim: int = 0
+    """Dimension A of the action (0 for autonomous systems)."""
+    q_dim: int | None = None
+    """Number of position coordinates; `None` means `obs_dim // 2`."""
+    state_layout: Literal["qp", "qv"] = "qp"
+    """`"qp"`: positions then canonical momenta; `"qv"`: positions then velocities."""
+    dt: float = 0.1
+    """Time between observations, in the data's time unit."""
+    hidden: int = 128
+    """Width of every hidden layer."""
+    layers: int = 2
+    """Number of hidden layers."""
+    activation: str = "tanh"
+    """Hidden activation: tanh, softplus, relu, silu or elu."""
+    train_mode: Literal["single", "recurrent"] = "recurrent"
+    """`single`: fit one-step predictions from observed states; `recurrent`: roll out
+    through the whole window from its first state (multi-step training)."""
+    integrator: str = "rk4"
+    """Integrator used while training (ODE models)."""
+    test_integrator: str | None = None
+    """Integrator used for evaluation and rollouts; `None` means the training one."""
+    substeps: int = 1
+    """Integrator steps per observation interval (step size `dt / substeps`)."""
+    env_id: str | None = None
+    """The environment the data came from (recorded in checkpoints)."""
+
+    def __post_init__(self) -> None:
+        if self.obs_dim < 1:
+            raise ValueError(f"obs_dim must be positive, got {self.obs_dim}")
+        if self.action_dim < 0:
+            raise ValueError(f"action_dim must be >= 0, got {self.action_dim}")
+        if self.q_dim is None:
+            self.q_dim = self.obs_dim // 2
+        if not 0 < self.q_dim < self.obs_dim:
+            raise ValueError(f"q_dim must be in (0, obs_dim={self.obs_dim}), got {self.q_dim}")
+        if self.state_layout not in ("qp", "qv"):
+            raise ValueError(f"state_layout must be 'qp' or 'qv', got {self.state_layout!r}")
+        if self.dt <= 0:
+            raise ValueError(f"dt must be positive, got {self.dt}")
+        if self.hidden < 1 or self.layers < 0 or self.substeps < 1:
+            raise ValueError("hidden and substeps must be >= 1 and layers >= 0")
+        if self.train_mode not in ("single", "recurrent"):
+            raise ValueError(f"train_mode must be 'single' or 'recurrent', got {self.train_mode!r}")
+        get_integrator(self.integrator)  # fail early on an unknown name
+        if self.test_integrator is not None:
+            get_integrator(self.test_integrator)
+
+    @property
+    def v_dim(self) -> int:
+        """Number of momentum or velocity coordinates."""
+        assert self.q_dim is not None
+        return self.obs_dim - self.q_dim
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class TransitionModel(nn.Module, abc.ABC):
+    """A learned transition `z_{t+1} = F(z_t, u_t)` over one observation interval `dt`.
+
+    Shapes: `z` `(B, D)`, `u` `(B, A)`, `rollout(z0 (B, D), actions (B, T, A)) -> (B, T+1, D)`
+    with `z0` as the first state. Models are built by `physprior.models.make(name, ...)`.
+
+    In training mode (`model.train()`) ODE models integrate with `config.integrator`; in
+    evaluation mode (`model.eval()`) with `config.test_integrator` (the papers' E-E, E-L and
+    L-L labels name the two).
+    """
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[ModelConfig]] = ModelConfig
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.state_norm = Normalizer(config.obs_dim)
+        self.action_norm = Normalizer(config.action_dim)
+        self.delta_norm = Normalizer(config.obs_dim)
+
+    # ------------------------------------------------------------------ dims
+    @property
+    def obs_dim(self) -> int:
+        return self.config.obs_dim
+
+    @property
+    def action_dim(self) -> int:
+        return self.config.action_dim
+
+    @property
+    def q_dim(self) -> int:
+        assert self.config.q_dim is not None
+        return self.config.q_dim
+
+    @property
+    def dt(self) -> float:
+        return self.config.dt
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.state_norm.mean.dtype
+
+    @property
+    def active_integrator(self) -> Integrator:
+        """The integrator for the current mode (training or evaluation)."""
+        name = self.config.integrator
+        if not self.training and self.config.test_integrator is not None:
+            name = self.config.test_integrator
+        return get_integrator(name)
+
+    # ------------------------------------------------------------------ normalisation
+    @torch.no_grad()
+    def fit_normalization(self, states: Tensor, actions: Tensor) -> None:
+        """Fit the normalisers on training windows `states (N, T+1, D)`, `actions (N, T, A)`."""
+        states = self._check_states(states)
+        self.state_norm.fit(states)
+        self.delta_norm.fit(states[:, 1:] - states[:, :-1])
+        if self.action_dim:
+            self.action_norm.fit(self._check_actions(actions, states.shape[0], states.shape[1] - 1))
+
+    # ------------------------------------------------------------------ transitions
+    @abc.abstractmethod
+    def step_with_memory(
+        self, z: Tensor, u: Tensor, memory: Memory = None
+    ) -> tuple[Tensor, Memory]:
+        """One transition `(B, D), (B, A) -> (B, D)`, carrying recurrent memory if any."""
+
+    def step(self, z: Tensor, u: Tensor | None = None) -> Tensor:
+        """The state one interval `dt` after `z` `(B, D)` under action `u` `(B, A)`."""
+        z = self._check_state(z)
+        u = self._check_action(u, z.shape[0])
+        return self.step_with_memory(z, u)[0]
+
+    def rollout(
+        self, z0: Tensor, actions: Tensor | None = None, *, steps: int | None = None
+    ) -> Tensor:
+        """Roll out from `z0` `(B, D)` under `actions` `(B, T, A)`; returns `(B, T + 1, D)`.
+
+        Without actions (autonomous systems, `action_dim == 0`) pass `steps=T`.
+        """
+        z = self._check_state(z0)
+        if actions is None:
+            if steps is None:
+                raise ValueError("rollout needs actions (B, T, A) or, without actions, steps=T")
+            actions = z.new_zeros(z.shape[0], steps, self.action_dim)
+        actions = self._check_actions(actions, z.shape[0], None)
+        states = [z]
+        memory: Memory = None
+        for t in range(actions.shape[1]):
+            z, memory = self.step_with_memory(z, actions[:, t], memory)
+            states.append(z)
+        return torch.stack(states, dim=1)
+
+    # ------------------------------------------------------------------ training
+    def training_loss(
+        self,
+        states: Tensor,
+        actions: Tensor,
+        *,
+        loss: LossKind = "l2",
+        initial_states: Tensor | None = None,
+    ) -> Tensor:
+        """The loss on a batch of windows `states (B, T+1, D)`, `actions (B, T, A)`.
+
+        `single` mode predicts each `z_{t+1}` from the observed `z_t`; `recurrent` mode rolls
+        out from the first state (or from `initial_states (B, D)`, the refined initial states
+        of initial-state optimisation) and compares every predicted state. Errors are measured
+        in normalised state units so that no coordinate dominates.
+        """
+        b, t1, d = states.shape
+        if self.config.train_mode == "single" and initial_states is None:
+            z = states[:, :-1].reshape(-1, d)
+            u = actions.reshape(b * (t1 - 1), actions.shape[-1])  # -1 is ambiguous when A = 0
+            predicted = self.step_with_memory(z, u)[0].reshape(b, t1 - 1, d)
+        else:
+            z0 = states[:, 0] if initial_states is None else initial_states
+            predicted = self.rollout(z0, actions)[:, 1:]
+        return state_error(predicted, states[:, 1:], self.state_norm.std, loss)
+
+    # ------------------------------------------------------------------ checks
+    def _check_states(self, states: Tensor) -> Tensor:
+        if states.ndim != 3 or states.shape[-1] != self.obs_dim:
+            raise ValueError(
+                f"states have shape {tuple(states.shape)}, expected (N, T+1, {self.obs_dim})"
+            )
+        return states.to(self.dtype)
+
+    def _check_state(self, z: Tensor) -> Tensor:
+        if z.ndim != 2 or z.shape[-1] != self.obs_dim:
+            raise ValueError(f"state has shape {tuple(z.shape)}, expected (B, {self.obs_dim})")
+        return z.to(self.dtype)
+
+    def _check_action(self, u: Tensor | None, batch: int) -> Tensor:
+        if u is None:
+            return self.state_norm.mean.new_zeros(batch, self.action_dim)
+        if u.shape != (batch, self.action_dim):
+            raise ValueError(
+                f"action has shape {tuple(u.shape)}, expected ({batch}, {self.action_dim})"
+            )
+        return u.to(self.dtype)
+
+    def _check_actions(self, actions: Tensor, batch: int, steps: int | None) -> Tensor:
+        expected = (batch, steps if steps is not None else actions.shape[1], self.action_dim)
+        if actions.ndim != 3 or tuple(actions.shape) != expected:
+            shown = "T" if steps is None else steps
+            raise ValueError(
+                f"actions have shape {tuple(actions.shape)}, "
+                f"expected ({batch}, {shown}, {self.action_dim})"
+            )
+        return actions.to(self.dtype)
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return f"obs_dim={c.obs_dim}, action_dim={c.action_dim}, layout={c.state_layout}, dt={c.dt}"
+
+
+def state_error(predicted: Tensor, target: Tensor, scale: Tensor, loss: LossKind) -> Tensor:
+    """Mean L2 (squared) or L1 error of `predicted` vs `target` `(..., D)` in units of `scale`."""
+    diff = (predicted - target) / scale
+    if loss == "l2":
+        return diff.square().mean()
+    if loss == "l1":
+        return diff.abs().mean()
+    raise ValueError(f"loss must be 'l2' or 'l1', got {loss!r}")
