@@ -7,3 +7,9 @@ import os
 # MuJoCo renders offscreen through EGL on headless machines. Left unset, Gymnasium tries GLFW
 # first, which fails without a display and prints a warning that the suite treats as an error.
 os.environ.setdefault("MUJOCO_GL", "egl")
+
+import torch
+
+# One torch thread: the tests run two pytest workers on two cores, and small tensors gain
+# nothing from intra-op threads while contention makes timings swing widely.
+torch.set_num_threads(1)

@@ -7,12 +7,14 @@ is saved next to the results.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 from tqdm import tqdm
 
@@ -45,6 +47,84 @@ class DemoConfig:
     """Seed of every environment's reset."""
     envs: tuple[str, ...] = ENV_IDS
     """Which environment ids to run."""
+
+
+@dataclass(frozen=True)
+class TrainCommandConfig:
+    """`physprior train`: fit a model to a transitions dataset."""
+
+    data: str
+    """The transitions dataset (`.npz`)."""
+    model: str
+    """Model name: node, node-so, hnn, srnn, mlp, rnn or lstm."""
+    out: str
+    """Run folder: checkpoints, `log.jsonl`, the exported model."""
+    window: int = 3
+    """States per training window (T + 1); 3 is decon-hnn's two-transition window."""
+    windows: int | None = None
+    """Sample this many training windows at random; `None`: every window."""
+    val_fraction: float = 0.1
+    """Fraction of episodes held out for validation (split by episode)."""
+    model_config: tuple[tuple[str, object], ...] = ()
+    """Model config fields as (name, value) pairs, e.g. hidden=128 substeps=8."""
+    resume: bool = False
+    """Continue the run in `out` from its last checkpoint."""
+
+
+@dataclass(frozen=True)
+class EvalCommandConfig:
+    """`physprior eval`: open-loop rollouts of a trained model against a dataset."""
+
+    model_dir: str
+    """A checkpoint folder or a training run folder."""
+    data: str
+    """The transitions dataset (`.npz`) to evaluate on (e.g. held-out episodes)."""
+    horizon: int
+    """Rollout length H in steps."""
+    json: str | None = None
+    """Write the results to this JSON file."""
+    windows: int = 200
+    """At most this many test windows of H + 1 states (decon-hnn: 200)."""
+    observed_steps: int | None = None
+    """Fit the initial state to this many observed steps first (SRNN ISO: 10); 1: no fit;
+    `None`: the model's `iso_test_steps` if it has initial-state optimisation on, else 1."""
+    seed: int = 0
+    """Seed of the window draw."""
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """`physprior generate`: a papers'-style trajectory set from a physics environment."""
+
+    env_id: str
+    """Registered environment id."""
+    trajectories: int
+    """Number of trajectories (episodes)."""
+    length: int
+    """States per trajectory (length - 1 transitions)."""
+    out: str
+    """Output dataset (`.npz`)."""
+    actions: Literal["zero", "random"] = "zero"
+    """`zero` (the autonomous system of the papers) or `random` actions."""
+    seed: int = 0
+    """Seed of the initial states and actions."""
+
+
+def _cmd_generate(config: GenerateConfig) -> int:
+    from physprior.data import generate_trajectories
+
+    if config.env_id not in ENV_IDS:
+        raise ValueError(f"unknown environment id {config.env_id!r}; run `physprior envs`")
+    dataset = generate_trajectories(
+        config.env_id,
+        config.trajectories,
+        config.length,
+        actions=config.actions,
+        seed=config.seed,
+    )
+    path = dataset.save(config.out)
+    print(f"wrote {len(dataset)} transitions of {config.trajectories} trajectories to {path}")
+    return 0
 
 
 def _cmd_envs(config: EnvsConfig) -> int:
@@ -110,6 +190,114 @@ def _cmd_demo(config: DemoConfig) -> int:
     return 0
 
 
+def _parse_model_config(items: Sequence[str]) -> tuple[tuple[str, object], ...]:
+    """`["hidden=128", "integrator=leapfrog"]` -> pairs with JSON-parsed values."""
+    pairs = []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"model config must be given as KEY=VALUE, got {item!r}")
+        try:
+            value: object = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        pairs.append((key, value))
+    return tuple(pairs)
+
+
+def _cmd_train(config: TrainCommandConfig, train_config: Any) -> int:
+    import torch
+
+    from physprior.data import TransitionDataset, make_windows, split_episodes
+    from physprior.models import check_config_fields, make
+    from physprior.training import train
+
+    # Refuse a bad model name or config field before reading any data.
+    check_config_fields(config.model, dict(config.model_config))
+    dataset = TransitionDataset.load(config.data)
+    train_set, val_set = split_episodes(
+        dataset, test_fraction=config.val_fraction, seed=train_config.seed
+    )
+    seed = train_config.seed
+    train_windows = make_windows(train_set, config.window, count=config.windows, seed=seed)
+    val_windows = make_windows(val_set, config.window)
+    meta = dataset.meta
+    torch.manual_seed(seed)
+    model = make(
+        config.model,
+        obs_dim=dataset.obs_dim,
+        action_dim=dataset.action_dim,
+        q_dim=meta.q_dim,
+        state_layout=meta.state_layout,
+        dt=meta.dt,
+        env_id=meta.env_id,
+        **dict(config.model_config),
+    )
+    if getattr(model.config, "iso", False) and not train_config.iso:
+        # SRNN carries its initial-state optimisation settings; the trainer runs them.
+        train_config = dataclasses.replace(
+            train_config,
+            iso=True,
+            iso_warmup_epochs=model.config.iso_warmup_epochs,  # type: ignore[attr-defined]
+            iso_iterations=model.config.iso_iterations,  # type: ignore[attr-defined]
+        )
+    print(
+        f"training {config.model} on {len(train_windows)} windows of {config.window} states "
+        f"({len(val_windows)} validation windows) from {config.data}"
+    )
+    result = train(
+        model, train_windows, val_windows, train_config, config.out, resume=config.resume
+    )
+    best = f"{result.best_val_loss:.4g}" if result.best_val_loss is not None else "n/a"
+    print(
+        f"done: {result.epochs_done} epochs, best validation loss {best} "
+        f"(epoch {result.best_epoch}); model in {result.out_dir}"
+    )
+    return 0
+
+
+def _cmd_eval(config: EvalCommandConfig) -> int:
+    import gymnasium as gym
+    import numpy as np
+
+    from physprior.data import TransitionDataset, make_windows
+    from physprior.evaluation import evaluate
+    from physprior.training import check_compatible, fit_initial_state, load_model
+
+    if config.horizon < 1:
+        raise ValueError(f"--horizon must be at least 1, got {config.horizon}")
+    model = load_model(config.model_dir)
+    dataset = TransitionDataset.load(config.data)
+    check_compatible(model, dataset)
+    observed = config.observed_steps
+    if observed is None:
+        observed = model.config.iso_test_steps if getattr(model.config, "iso", False) else 1  # type: ignore[attr-defined]
+    windows = make_windows(dataset, config.horizon + observed)
+    if len(windows) > config.windows:
+        rng = np.random.default_rng(config.seed)
+        windows = windows.take(np.sort(rng.choice(len(windows), config.windows, replace=False)))
+    states, actions = windows.to_torch(model.dtype)
+    energy = None
+    env_id = dataset.meta.env_id
+    if env_id in gym.registry:
+        energy = getattr(gym.make(env_id).unwrapped, "energy", None)
+    result = evaluate(
+        model,
+        states,
+        actions,
+        energy=energy,
+        observed_steps=observed,
+        fit_initial_state=fit_initial_state,
+    )
+    print(f"{len(windows)} windows, horizon {result.horizon} ({env_id})")
+    for name, summary in result.metrics.items():
+        print(f"  {name:<18} {summary.mean:.4g} +- {summary.std:.3g}")
+    if config.json:
+        payload = {"config": asdict(config), "model": str(config.model_dir), **result.to_dict()}
+        atomic_write_text(config.json, json.dumps(payload, indent=2) + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="physprior", description="Physics priors for model-based reinforcement learning."
@@ -127,6 +315,54 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--envs", nargs="+", default=list(DemoConfig.envs), metavar="ENV_ID", help="env ids"
     )
+    gen = sub.add_parser("generate", help="generate trajectories of a physics env (.npz)")
+    gen.add_argument("env_id", help="registered environment id")
+    gen.add_argument("--trajectories", type=int, required=True, help="number of trajectories")
+    gen.add_argument("--length", type=int, required=True, help="states per trajectory")
+    gen.add_argument("--out", required=True, help="output dataset (.npz)")
+    gen.add_argument("--actions", choices=["zero", "random"], default="zero")
+    gen.add_argument("--seed", type=int, default=0)
+
+    tr = sub.add_parser("train", help="train a model on a transitions dataset")
+    tr.add_argument("data", help="transitions dataset (.npz)")
+    tr.add_argument("--model", required=True, help="node, node-so, hnn, srnn, mlp, rnn or lstm")
+    tr.add_argument("--out", required=True, help="run folder")
+    tr.add_argument("--epochs", type=int, default=256, help="epochs (default: %(default)s)")
+    tr.add_argument("--resume", action="store_true", help="continue the run in --out")
+    tr.add_argument("--window", type=int, default=3, help="states per window (default: 3)")
+    tr.add_argument("--windows", type=int, help="sample this many training windows")
+    tr.add_argument("--val-fraction", type=float, default=0.1, help="held-out episode fraction")
+    tr.add_argument("--batch-size", type=int, default=200)
+    tr.add_argument("--lr", type=float, default=2e-4)
+    tr.add_argument("--lr-min", type=float, default=1e-6)
+    tr.add_argument("--weight-decay", type=float, default=1e-4)
+    tr.add_argument("--schedule", choices=["cosine", "plateau", "constant"], default="cosine")
+    tr.add_argument("--loss", choices=["l2", "l1"], default="l2")
+    tr.add_argument("--grad-clip", type=float)
+    tr.add_argument("--early-stopping", type=int, metavar="EPOCHS")
+    tr.add_argument("--iso", action="store_true", help="initial-state optimisation (SRNN)")
+    tr.add_argument("--iso-warmup-epochs", type=int, default=100)
+    tr.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tr.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model config fields, e.g. --set hidden=128 substeps=8 integrator=leapfrog",
+    )
+
+    ev = sub.add_parser("eval", help="score a trained model's rollouts on a dataset")
+    ev.add_argument("model_dir", help="checkpoint or training run folder")
+    ev.add_argument("data", help="transitions dataset (.npz)")
+    ev.add_argument("--horizon", type=int, required=True, help="rollout length in steps")
+    ev.add_argument("--json", help="write the results to this file")
+    ev.add_argument("--windows", type=int, default=200, help="at most this many test windows")
+    ev.add_argument(
+        "--observed-steps", type=int, help="fit z0 to K observed steps first (default: SRNN 10)"
+    )
+    ev.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -141,6 +377,59 @@ def main(argv: Sequence[str] | None = None) -> int:
                 out=args.out, steps=args.steps, seed=args.seed, envs=tuple(args.envs)
             )
             return _cmd_demo(config)
+        if args.command == "generate":
+            return _cmd_generate(
+                GenerateConfig(
+                    env_id=args.env_id,
+                    trajectories=args.trajectories,
+                    length=args.length,
+                    out=args.out,
+                    actions=args.actions,
+                    seed=args.seed,
+                )
+            )
+        if args.command == "train":
+            from physprior.training import TrainConfig
+
+            train_config = TrainConfig(
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                lr=args.lr,
+                lr_min=min(args.lr_min, args.lr),
+                weight_decay=args.weight_decay,
+                schedule=args.schedule,
+                loss=args.loss,
+                grad_clip=args.grad_clip,
+                early_stopping=args.early_stopping,
+                iso=args.iso,
+                iso_warmup_epochs=args.iso_warmup_epochs,
+                dtype=args.dtype,
+                seed=args.seed,
+                progress=not args.no_progress,
+            )
+            command = TrainCommandConfig(
+                data=args.data,
+                model=args.model,
+                out=args.out,
+                window=args.window,
+                windows=args.windows,
+                val_fraction=args.val_fraction,
+                model_config=_parse_model_config(args.set),
+                resume=args.resume,
+            )
+            return _cmd_train(command, train_config)
+        if args.command == "eval":
+            return _cmd_eval(
+                EvalCommandConfig(
+                    model_dir=args.model_dir,
+                    data=args.data,
+                    horizon=args.horizon,
+                    json=args.json,
+                    windows=args.windows,
+                    observed_steps=args.observed_steps,
+                    seed=args.seed,
+                )
+            )
     except (ValueError, TypeError, FileNotFoundError, RuntimeError) as err:
         print(f"physprior {args.command}: error: {err}", file=sys.stderr)
         return 2
