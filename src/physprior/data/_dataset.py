@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from dataclasses import asdict, dataclass, field, replace
@@ -22,6 +21,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from physprior._io import atomic_write
 
 #: Version of the file format; bump on an incompatible change.
 FORMAT_VERSION = 1
@@ -137,23 +138,9 @@ class TransitionDataset:
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the dataset to `path` (`.npz`) atomically: a temporary file, then a rename."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(
-                    handle,
-                    meta=np.array(self.meta.to_json()),
-                    **{name: getattr(self, name) for name in _ARRAYS},
-                )
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        arrays = {name: getattr(self, name) for name in _ARRAYS}
+        meta = np.array(self.meta.to_json())
+        return atomic_write(path, lambda handle: np.savez(handle, meta=meta, **arrays))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TransitionDataset:
