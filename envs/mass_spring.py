@@ -9,6 +9,7 @@ from numpy.typing import NDArray
 
 from ._base import FloatArray, PhysicsEnv
 from ._render import PALETTE, Canvas
+from ._sampling import check_radius_range, point_on_phase_circle
 from ._validation import strict_kwargs
 from ._xp import namespace
 
@@ -77,15 +78,10 @@ class MassSpringEnv(PhysicsEnv):
         )
         self.k = 1.0
         self.m = 1.0
-        lo, hi = radius_range
-        if not 0 <= lo <= hi:
-            raise ValueError(f"radius_range must satisfy 0 <= low <= high, got {radius_range}")
-        self.radius_range = (float(lo), float(hi))
+        self.radius_range = check_radius_range(radius_range)
 
     def sample_initial_state(self, rng: np.random.Generator) -> FloatArray:
-        radius = rng.uniform(*self.radius_range)
-        angle = rng.uniform(0.0, 2.0 * np.pi)
-        return np.array([radius * np.cos(angle), radius * np.sin(angle)])
+        return point_on_phase_circle(rng, self.radius_range)
 
     def _advance(self, state: FloatArray, action: FloatArray) -> FloatArray:
         w = np.sqrt(self.k / self.m)
