@@ -1,0 +1,685 @@
+"""Learned-dynamics environments: a trained transition model inside the base env's task.
+
+A learned environment replaces only the transition of a real one (STYLE 5, after mbrl-lib's
+`ModelEnv`): the observation and action spaces, `reward_fn`, `termination_fn`, initial states
+and episode length all come from the base environment (`physprior/<Name>-v0`), the next state
+from `model.step`. Three layers:
+
+- `ModelDynamics`: the batched torch core, `step(obs (N, D), action (N, A))` and
+  `rollout_returns(obs (N, D), actions (N, H, A))`, for planners (CEM, MPPI) and MBPO.
+- `LearnedDynamicsEnv`: a `gymnasium.Env`, also `gym.make("physprior/Learned-v0",
+  model_path=..., base_env_id=...)`; passes Gymnasium's and SB3's `check_env`.
+- `LearnedVectorEnv`: a `gymnasium.vector.VectorEnv` of N copies stepped in one model call,
+  autoreset `SAME_STEP`, numpy in and out, and `step_tensor` as the torch fast path.
+
+## Divergence
+
+A learned model driven outside its training data can blow up. A row *diverges* when the
+model's next state is not finite, or when any coordinate lies more than `bound` training
+standard deviations from the training mean: `|z' - mean| / std > bound`, with `mean`, `std`
+the model's own state normaliser (`model.state_norm`, fitted on the training split). A
+diverged row keeps its last finite state (the returned `next_obs` is the input `obs`), so no
+non-finite number ever leaves this module; the envs end its episode with `truncated=True` and
+`info["model_diverged"]`.
+
+The default bound, `DEFAULT_BOUND = 1e3`, is deliberately loose. The training states lie
+within a few standard deviations of their mean, so a state 1000 standard deviations out is one
+the model has never seen anything like, and its prediction is meaningless extrapolation; yet
+legitimate exploration beyond the data is allowed for (a HalfCheetah policy running 500 m
+when random-policy data spans a few metres is ~250 standard deviations). And it is caught while
+the numbers are still small: at 1e3 standard deviations even the squares that rewards and
+energies take (`v ** 2`, `p ** 2 / 2m`) are far from float32's overflow at 3.4e38, so a
+blow-up is flagged a step or more before it could turn into inf or NaN. `bound=math.inf`
+keeps only the non-finiteness check. An unfitted normaliser is the identity (mean 0, std 1),
+so the bound is then in raw state units.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from numpy.typing import NDArray
+from torch import Tensor
+
+from physprior.models import TransitionModel
+
+__all__ = [
+    "DEFAULT_BOUND",
+    "LEARNED_ENV_ID",
+    "LearnedDynamicsEnv",
+    "LearnedVectorEnv",
+    "ModelDynamics",
+]
+
+#: Default divergence bound, in training standard deviations from the training mean.
+DEFAULT_BOUND = 1e3
+#: The registered id of `LearnedDynamicsEnv`.
+LEARNED_ENV_ID = "physprior/Learned-v0"
+
+ModelLike = TransitionModel | str | os.PathLike[str]
+"""A model, or the path of a checkpoint folder (or training run folder) to load it from."""
+
+
+# ---------------------------------------------------------------------------------- helpers
+def resolve_model(model: ModelLike) -> TransitionModel:
+    """`model` itself, or the model loaded from a checkpoint folder path."""
+    if isinstance(model, TransitionModel):
+        return model
+    if isinstance(model, str | os.PathLike):
+        from physprior.training import load_model
+
+        return load_model(model)
+    raise TypeError(
+        f"model must be a physprior TransitionModel or a checkpoint folder path, "
+        f"got {type(model).__name__}"
+    )
+
+
+def make_base_env(base_env_id: str) -> Any:
+    """The unwrapped base environment `base_env_id`, checked to expose the batched contract."""
+    import physprior.envs  # noqa: F401  (registers the environments)
+
+    if not isinstance(base_env_id, str) or base_env_id not in gym.registry:
+        raise ValueError(
+            f"unknown base env id {base_env_id!r}; run `physprior envs` for the registered ids"
+        )
+    if base_env_id == LEARNED_ENV_ID:
+        raise ValueError(f"the base env must be a real environment, not {LEARNED_ENV_ID}")
+    core = gym.make(base_env_id).unwrapped
+    missing = [n for n in ("reward_fn", "termination_fn", "dt") if not hasattr(core, n)]
+    if missing:
+        core.close()
+        raise ValueError(
+            f"base env {base_env_id!r} lacks {', '.join(missing)} (physprior's environments "
+            f"have them); run `physprior envs` for the registered ids"
+        )
+    for name, space in (("observation", core.observation_space), ("action", core.action_space)):
+        if not isinstance(space, spaces.Box) or len(space.shape) != 1:
+            core.close()
+            raise ValueError(f"base env {base_env_id!r} needs a 1-D Box {name} space, got {space}")
+    return core
+
+
+def _check_bound(bound: float | None) -> float:
+    value = DEFAULT_BOUND if bound is None else float(bound)
+    if not value > 0:  # also refuses NaN
+        raise ValueError(f"bound must be positive (math.inf disables it), got {bound!r}")
+    return value
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    return tuple(getattr(x, "shape", np.shape(x)))
+
+
+# ---------------------------------------------------------------------------------- the core
+class ModelDynamics:
+    """A trained model + the base env's reward, termination and divergence bound, batched, torch.
+
+    `model`: a `TransitionModel` (physprior.models) or a checkpoint folder path; `base_env_id`: a
+    registered id (e.g. `"physprior/HalfCheetahFull-v0"`). The model's `obs_dim`/`action_dim`
+    must match the base env's spaces `(D,)`/`(A,)`, its `dt` the env's `dt`, and its recorded
+    `env_id` (if any) the id (ValueError naming both otherwise). `bound`: the divergence bound
+    in training standard deviations (module docstring; default `DEFAULT_BOUND`). `device`: the
+    model is moved there (in place) and every tensor returned lives there.
+
+    Runs under `torch.no_grad()` with the model in evaluation mode (the test integrator); if
+    something switches the model back to training mode (an MBPO loop refitting it), the next
+    `step` switches it to evaluation mode again. The state normaliser is read at every step, so
+    a refit model's new statistics take effect at once.
+
+    Recurrent models (`rnn`, `lstm`) are stepped with fresh (zero) memory at every step: the
+    environment's state is the observation alone.
+    """
+
+    def __init__(
+        self,
+        model: ModelLike,
+        base_env_id: str,
+        *,
+        bound: float | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        model = resolve_model(model)
+        self.base_env_id = base_env_id
+        self.base_env: Any = make_base_env(base_env_id)
+        obs_shape = tuple(self.base_env.observation_space.shape)
+        act_space = self.base_env.action_space
+        if (model.obs_dim, model.action_dim) != (obs_shape[0], act_space.shape[0]):
+            self.base_env.close()
+            raise ValueError(
+                f"model has obs_dim {model.obs_dim} / action_dim {model.action_dim}, but "
+                f"{base_env_id} has observation shape {obs_shape} / action shape "
+                f"{tuple(act_space.shape)}"
+            )
+        env_dt = float(self.base_env.dt)
+        if not math.isclose(model.dt, env_dt, rel_tol=1e-6):
+            self.base_env.close()
+            raise ValueError(f"model has dt {model.dt}, but {base_env_id} has dt {env_dt}")
+        trained_on = model.config.env_id
+        if trained_on is not None and trained_on != base_env_id:
+            self.base_env.close()
+            raise ValueError(f"model was trained on {trained_on}, not on {base_env_id}")
+        self.bound = _check_bound(bound)
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.dtype: torch.dtype = model.dtype
+        self.obs_dim: int = model.obs_dim
+        self.action_dim: int = model.action_dim
+        self.action_low: Tensor = torch.as_tensor(
+            act_space.low, dtype=self.dtype, device=self.device
+        )
+        self.action_high: Tensor = torch.as_tensor(
+            act_space.high, dtype=self.dtype, device=self.device
+        )
+        spec = gym.spec(base_env_id)
+        #: The base env's episode length (its registered `max_episode_steps`; None: unlimited).
+        self.max_episode_steps: int | None = spec.max_episode_steps
+
+    # ------------------------------------------------------------------ the base env's task
+    def reward_fn(self, obs: Tensor, action: Tensor, next_obs: Tensor) -> Tensor:
+        """The base env's reward `(N, D), (N, A), (N, D) -> (N,)`."""
+        reward: Tensor = self.base_env.reward_fn(obs, action, next_obs)
+        return reward
+
+    def termination_fn(self, next_obs: Tensor) -> Tensor:
+        """The base env's termination `(N, D) -> (N,)` bool."""
+        terminated: Tensor = self.base_env.termination_fn(next_obs)
+        return terminated
+
+    def diverged(self, next_obs: Tensor) -> Tensor:
+        """`(N, D) -> (N,)` bool: not finite, or a coordinate beyond `bound` training stds."""
+        norm = self.model.state_norm
+        # NaN compares False, so one `<=` flags non-finite rows together with far-out ones; the
+        # limit is capped at the largest finite float so that inf is flagged under bound=inf.
+        limit = torch.clamp(self.bound * norm.std, max=torch.finfo(norm.std.dtype).max)
+        inside = (next_obs - norm.mean).abs() <= limit
+        return ~inside.all(dim=-1)
+
+    # ------------------------------------------------------------------ transitions
+    def step(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """One model transition of a batch.
+
+        `obs` `(N, D)`, `action` `(N, A)` in env units, clipped to the action bounds. Returns
+        `next_obs` `(N, D)` (finite always; diverged rows keep their last finite obs),
+        `reward` `(N,)` from the base `reward_fn(obs, clipped action, next_obs)` (of the
+        returned `next_obs`), `terminated` `(N,)` bool from `termination_fn(next_obs)`, and
+        `diverged` `(N,)` bool (non-finite or beyond the bound), all in the model's dtype on
+        `device`. ValueError on a wrong shape or a non-finite `obs` or `action`.
+        """
+        obs = self._check_batch(obs, "obs", self.obs_dim, None)
+        action = self._check_batch(action, "action", self.action_dim, obs.shape[0])
+        return self._transition(obs, action)
+
+    def _transition(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """`step` without the input checks (for states that come from `step` itself)."""
+        with torch.no_grad():
+            if self.model.training:
+                self.model.eval()
+            action = torch.clamp(action, self.action_low, self.action_high)
+            predicted = self.model.step(obs, action)
+            diverged = self.diverged(predicted)
+            next_obs = torch.where(diverged.unsqueeze(-1), obs, predicted)
+            reward = self.reward_fn(obs, action, next_obs)
+            terminated = self.termination_fn(next_obs)
+        return next_obs, reward, terminated, diverged
+
+    def rollout_returns(self, obs: Tensor, actions: Tensor, discount: float = 1.0) -> Tensor:
+        """Returns of model rollouts: `obs` `(N, D)`, `actions` `(N, H, A)` -> `(N,)`.
+
+        `sum_t discount^t r_t` over the rewards an agent in the learned env would collect: the
+        step that terminates or diverges is counted (with its returned, finite next state),
+        rewards after it are not.
+        """
+        obs = self._check_batch(obs, "obs", self.obs_dim, None)
+        n = obs.shape[0]
+        if not isinstance(actions, Tensor):
+            actions = torch.as_tensor(actions)
+        if actions.ndim != 3 or actions.shape[0] != n or actions.shape[2] != self.action_dim:
+            raise ValueError(
+                f"actions have shape {tuple(actions.shape)}, expected ({n}, H, {self.action_dim})"
+            )
+        total = obs.new_zeros(n)
+        alive = torch.ones(n, dtype=torch.bool, device=obs.device)
+        weight = 1.0
+        for t in range(actions.shape[1]):
+            obs, reward, terminated, diverged = self.step(obs, actions[:, t])
+            total = total + weight * torch.where(alive, reward.to(total.dtype), 0.0)
+            alive = alive & ~(terminated | diverged)
+            weight *= discount
+        return total
+
+    def _check_batch(self, x: Any, name: str, dim: int, rows: int | None) -> Tensor:
+        """`x` as a `(rows, dim)` tensor of the model's dtype on `device`; finite."""
+        x = torch.as_tensor(x, dtype=self.dtype, device=self.device)
+        if x.ndim != 2 or x.shape[1] != dim or (rows is not None and x.shape[0] != rows):
+            shown = "N" if rows is None else rows
+            raise ValueError(f"{name} has shape {tuple(x.shape)}, expected ({shown}, {dim})")
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"{name} contains NaN or inf")
+        return x
+
+    def close(self) -> None:
+        self.base_env.close()
+
+
+# ---------------------------------------------------------------------------------- initial states
+class _InitialStates:
+    """Initial states from the base env's reset, or drawn uniformly from a given array `(M, D)`."""
+
+    def __init__(self, dynamics: ModelDynamics, states: Any | None) -> None:
+        self.dynamics = dynamics
+        self.pool: Tensor | None = None
+        if states is not None:
+            pool = torch.as_tensor(np.asarray(states, dtype=np.float64))
+            d = dynamics.obs_dim
+            if pool.ndim != 2 or pool.shape[1] != d or pool.shape[0] == 0:
+                raise ValueError(
+                    f"initial_states has shape {tuple(pool.shape)}, expected (M, {d}) with M >= 1"
+                )
+            if not bool(torch.isfinite(pool).all()):
+                raise ValueError("initial_states contains NaN or inf")
+            self.pool = pool.to(dtype=dynamics.dtype, device=dynamics.device)
+
+    def draw(self, k: int, rng: np.random.Generator, seed: int | None = None) -> Tensor:
+        """`k` initial states `(k, D)`. From the base env, `seed` seeds its first reset (the
+        base env's own generator runs on after that); from the array, `rng` picks rows."""
+        if self.pool is not None:
+            rows = torch.as_tensor(
+                rng.integers(self.pool.shape[0], size=k), device=self.pool.device
+            )
+            return self.pool[rows]
+        base = self.dynamics.base_env
+        states = [base.reset(seed=seed if i == 0 else None)[0] for i in range(k)]
+        array = np.stack(states) if states else np.zeros((0, self.dynamics.obs_dim))
+        return torch.as_tensor(array, dtype=self.dynamics.dtype, device=self.dynamics.device)
+
+
+def _pick_model(
+    model: ModelLike | None, model_path: str | os.PathLike[str] | None
+) -> TransitionModel:
+    if (model is None) == (model_path is None):
+        raise TypeError("pass exactly one of model (a TransitionModel or path) and model_path")
+    return resolve_model(model if model is not None else model_path)  # type: ignore[arg-type]
+
+
+def _pick_base_id(model: TransitionModel, base_env_id: str | None) -> str:
+    if base_env_id is not None:
+        return base_env_id
+    if model.config.env_id is None:
+        raise TypeError(
+            "base_env_id is required: the model does not record the env it was trained on"
+        )
+    return model.config.env_id
+
+
+def _check_state(state: Any, shape: tuple[int, ...], name: str) -> NDArray[np.float64]:
+    s = np.asarray(state, dtype=np.float64)
+    if s.shape != shape:
+        raise ValueError(f"{name} has shape {s.shape}, expected shape {shape}")
+    if not np.all(np.isfinite(s)):
+        raise ValueError(f"{name} contains NaN or inf")
+    return s
+
+
+# ---------------------------------------------------------------------------------- gymnasium env
+class LearnedDynamicsEnv(gym.Env[NDArray[np.float64], NDArray[np.float32]]):
+    """The base environment with a learned model as its transition.
+
+    `LearnedDynamicsEnv(model, base_env_id, *, initial_states=None, bound=None,
+    max_episode_steps=None, render_mode=None)`, also `gym.make("physprior/Learned-v0",
+    model_path=DIR, base_env_id=ID)` (`model_path` and `model` are alternatives; without
+    `base_env_id` the env the model was trained on, as recorded in its checkpoint, is used).
+
+    ## Spaces
+
+    The base env's: observation `Box(-inf, inf, (D,), float64)` (the model's state, computed
+    in the model's dtype, float32 usually, and returned as float64) and its action Box.
+
+    ## Transition, reward, termination
+
+    `next_obs = model.step(obs, clip(action, low, high))` under `torch.no_grad()`; reward and
+    termination are the base env's `reward_fn(obs, clipped action, next_obs)` and
+    `termination_fn(next_obs)` (physics envs clip their action the same way; the Full envs'
+    control cost then sees the clipped action where MuJoCo's would see the raw one).
+
+    ## Starting state
+
+    The base env's `reset` (`reset(seed=s)` starts from the very state the base env's
+    `reset(seed=s)` does), or a row of `initial_states` `(M, D)` (a dataset's `obs`, say) drawn
+    with `self.np_random`; `reset(options={"state": z})` starts from `z` `(D,)`.
+
+    ## Episode end
+
+    Terminates when the base `termination_fn` says so. Truncates after `max_episode_steps`
+    (default: the base env's registered episode length) and when the model diverges (module
+    docstring), with `info["model_diverged"] = True`; the observation is then the last finite
+    state. The env truncates itself rather than through a `TimeLimit` registered with the id,
+    because the episode length depends on the base env, known only at construction.
+
+    `info["model_diverged"]` is in every step's info. The base env's `dt`, `q_dim`,
+    `state_layout`, `reward_fn` and `termination_fn` are exposed here too, so planners treat
+    the learned env as they treat the real one; `dynamics` is the batched `ModelDynamics`.
+
+    ## Example
+
+    >>> import gymnasium as gym, physprior
+    >>> from physprior.models import make
+    >>> model = make("mlp", obs_dim=2, action_dim=1, dt=0.1)
+    >>> env = gym.make("physprior/Learned-v0", model=model, base_env_id="physprior/MassSpring-v0")
+    >>> obs, info = env.reset(seed=0)
+    >>> obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    >>> obs.shape, obs.dtype, info["model_diverged"]
+    ((2,), dtype('float64'), False)
+    """
+
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 10}  # noqa: RUF012
+
+    def __init__(
+        self,
+        model: ModelLike | None = None,
+        base_env_id: str | None = None,
+        *,
+        model_path: str | os.PathLike[str] | None = None,
+        initial_states: Any | None = None,
+        bound: float | None = None,
+        max_episode_steps: int | None = None,
+        render_mode: str | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode={render_mode!r} is not supported; use one of "
+                f"{self.metadata['render_modes']} or None"
+            )
+        resolved = _pick_model(model, model_path)
+        self.dynamics = ModelDynamics(
+            resolved, _pick_base_id(resolved, base_env_id), bound=bound, device=device
+        )
+        base = self.dynamics.base_env
+        self.base_env_id = self.dynamics.base_env_id
+        self.observation_space = base.observation_space
+        self.action_space = base.action_space
+        self.max_episode_steps = _episode_length(max_episode_steps, self.dynamics)
+        self.render_mode = render_mode
+        self.metadata = {**self.metadata, "render_fps": max(1, round(1.0 / float(base.dt)))}
+        self.dt: float = float(base.dt)
+        self.q_dim: int = int(base.q_dim)
+        self.state_layout: str = str(base.state_layout)
+        self._initial = _InitialStates(self.dynamics, initial_states)
+        self._obs_dtype = base.observation_space.dtype
+        self._action_shape: tuple[int, ...] = tuple(base.action_space.shape)
+        self._state: Tensor | None = None
+        self._steps = 0
+        self._render_env: Any = None
+
+    # ------------------------------------------------------------------ contract
+    def reward_fn(self, obs: Any, action: Any, next_obs: Any) -> Any:
+        """The base env's `reward_fn` (batched, numpy or torch)."""
+        return self.dynamics.base_env.reward_fn(obs, action, next_obs)
+
+    def termination_fn(self, next_obs: Any) -> Any:
+        """The base env's `termination_fn` (batched, numpy or torch)."""
+        return self.dynamics.base_env.termination_fn(next_obs)
+
+    @property
+    def state(self) -> Tensor | None:
+        """The current state `(D,)` in the model's dtype (None before `reset`)."""
+        return None if self._state is None else self._state[0]
+
+    # ------------------------------------------------------------------ gymnasium API
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[NDArray[np.float64], dict[str, Any]]:
+        super().reset(seed=seed)
+        dyn = self.dynamics
+        if options and "state" in options:
+            z = _check_state(options["state"], (dyn.obs_dim,), "options['state']")
+            self._state = torch.as_tensor(z[None], dtype=dyn.dtype, device=dyn.device)
+        else:
+            self._state = self._initial.draw(1, self.np_random, seed)
+        self._steps = 0
+        return self._obs(), {}
+
+    def step(self, action: Any) -> tuple[NDArray[np.float64], float, bool, bool, dict[str, Any]]:
+        if self._state is None:
+            raise RuntimeError("LearnedDynamicsEnv.step() called before reset()")
+        a = _check_state(action, self._action_shape, "action")
+        dyn = self.dynamics
+        u = torch.as_tensor(a[None], dtype=dyn.dtype, device=dyn.device)
+        next_obs, reward, terminated, diverged = dyn._transition(self._state, u)
+        self._state = next_obs
+        self._steps += 1
+        model_diverged = bool(diverged[0])
+        limit = self.max_episode_steps
+        truncated = model_diverged or (limit is not None and self._steps >= limit)
+        info = {"model_diverged": model_diverged}
+        return self._obs(), float(reward[0]), bool(terminated[0]), truncated, info
+
+    def _obs(self) -> NDArray[np.float64]:
+        assert self._state is not None
+        # np.array copies: the caller may modify what it gets.
+        return np.array(self._state[0].cpu().numpy(), dtype=self._obs_dtype)
+
+    def render(self) -> Any:
+        """An RGB frame of the current state, drawn by the base env (`render_mode="rgb_array"`)."""
+        if self.render_mode is None:
+            gym.logger.warn(
+                "LearnedDynamicsEnv.render() called without a render_mode; "
+                'pass render_mode="rgb_array" to the constructor or gym.make'
+            )
+            return None
+        if self._state is None:
+            raise RuntimeError("LearnedDynamicsEnv.render() called before reset()")
+        if self._render_env is None:
+            # A second base env, so drawing never advances the random stream of initial states.
+            self._render_env = gym.make(self.base_env_id, render_mode=self.render_mode).unwrapped
+        state = self._state[0].double().cpu().numpy()
+        self._render_env.reset(options={"state": state})
+        return self._render_env.render()
+
+    def close(self) -> None:
+        if self._render_env is not None:
+            self._render_env.close()
+            self._render_env = None
+        self.dynamics.close()
+        super().close()
+
+
+def _episode_length(max_episode_steps: int | None, dynamics: ModelDynamics) -> int | None:
+    if max_episode_steps is None:
+        return dynamics.max_episode_steps
+    if isinstance(max_episode_steps, bool) or int(max_episode_steps) != max_episode_steps:
+        raise ValueError(f"max_episode_steps must be a positive integer, got {max_episode_steps!r}")
+    if max_episode_steps < 1:
+        raise ValueError(f"max_episode_steps must be a positive integer, got {max_episode_steps!r}")
+    return int(max_episode_steps)
+
+
+# ---------------------------------------------------------------------------------- vector env
+class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArray[Any]]):
+    """`num_envs` copies of a `LearnedDynamicsEnv`, stepped together in one model call.
+
+    `LearnedVectorEnv(model, base_env_id, num_envs, *, model_path=None, initial_states=None,
+    bound=None, max_episode_steps=None, device="cpu")`: arguments as for `LearnedDynamicsEnv`.
+    Spaces: `single_observation_space` / `single_action_space` are the base env's,
+    `observation_space` `(num_envs, D)` and `action_space` `(num_envs, A)` their batches.
+
+    `step(actions (N, A))` takes and returns numpy arrays (`obs (N, D)` float64, `rewards (N,)`
+    float64, `terminations`, `truncations (N,)` bool); `step_tensor(actions)` is the fast path
+    for planners and agents in torch: tensors in and out, in the model's dtype on `device`,
+    no copies through numpy. Each copy counts its own episode steps and truncates at
+    `max_episode_steps` or when its state diverges. `info["model_diverged"]` is a bool array
+    `(N,)` at every step.
+
+    Autoreset: `AutoresetMode.SAME_STEP` (`metadata["autoreset_mode"]`). A copy whose episode
+    ends is reset within the same step: `obs` holds its new initial state, and
+    `info["final_obs"]` `(N, D)` holds the state every copy reached before any reset (equal to
+    `obs` where the mask `info["_final_obs"]` is False), present on steps where any copy ended.
+    Chosen over NEXT_STEP because every step is then a real model transition for every copy:
+    NEXT_STEP spends a step per finished episode on a reset whose action is ignored, which with
+    many copies and divergence-truncated episodes wastes model calls and puts fake transitions
+    in front of agents that store every step (MBPO), while `final_obs` gives what truncated
+    transitions need for bootstrapping.
+
+    `reset(seed=s)` draws copy 0 as the single env's `reset(seed=s)` does and the rest from
+    the same stream; `reset(options={"state": Z})` starts every copy from `Z` `(N, D)`, and
+    `options={"reset_mask": m}` resets only the copies where the bool array `m` `(N,)` is True.
+
+    >>> import physprior
+    >>> from physprior.models import make
+    >>> model = make("mlp", obs_dim=2, action_dim=1, dt=0.1)
+    >>> envs = physprior.LearnedVectorEnv(model, "physprior/MassSpring-v0", 8)
+    >>> obs, info = envs.reset(seed=0)
+    >>> obs, rewards, terminations, truncations, info = envs.step(envs.action_space.sample())
+    >>> obs.shape, rewards.shape, info["model_diverged"].dtype
+    ((8, 2), (8,), dtype('bool'))
+    """
+
+    metadata: dict[str, Any] = {  # noqa: RUF012
+        "render_modes": [],
+        "autoreset_mode": AutoresetMode.SAME_STEP,
+    }
+
+    def __init__(
+        self,
+        model: ModelLike | None = None,
+        base_env_id: str | None = None,
+        num_envs: int = 1,
+        *,
+        model_path: str | os.PathLike[str] | None = None,
+        initial_states: Any | None = None,
+        bound: float | None = None,
+        max_episode_steps: int | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        resolved = _pick_model(model, model_path)
+        self.dynamics = ModelDynamics(
+            resolved, _pick_base_id(resolved, base_env_id), bound=bound, device=device
+        )
+        base = self.dynamics.base_env
+        self.base_env_id = self.dynamics.base_env_id
+        self.num_envs = num_envs
+        self.single_observation_space = base.observation_space
+        self.single_action_space = base.action_space
+        self.observation_space = gym.vector.utils.batch_space(base.observation_space, num_envs)
+        self.action_space = gym.vector.utils.batch_space(base.action_space, num_envs)
+        self.max_episode_steps = _episode_length(max_episode_steps, self.dynamics)
+        self.metadata = {**self.metadata, "render_fps": max(1, round(1.0 / float(base.dt)))}
+        self.dt: float = float(base.dt)
+        self.q_dim: int = int(base.q_dim)
+        self.state_layout: str = str(base.state_layout)
+        self._initial = _InitialStates(self.dynamics, initial_states)
+        self._obs_dtype = base.observation_space.dtype
+        self._state: Tensor | None = None
+        self._steps = torch.zeros(num_envs, dtype=torch.long, device=self.dynamics.device)
+        self._all = torch.ones(num_envs, dtype=torch.bool, device=self.dynamics.device)
+
+    @property
+    def state(self) -> Tensor | None:
+        """The current states `(N, D)` in the model's dtype (None before `reset`); read only."""
+        return self._state
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[NDArray[np.float64], dict[str, Any]]:
+        """Reset every copy (or those in `options["reset_mask"]`); returns `obs (N, D)`, `{}`."""
+        super().reset(seed=seed)
+        dyn, n = self.dynamics, self.num_envs
+        options = options or {}
+        mask = np.ones(n, dtype=bool)
+        if "reset_mask" in options:
+            mask = np.asarray(options["reset_mask"])
+            if mask.dtype != np.bool_ or mask.shape != (n,):
+                raise ValueError(
+                    f"options['reset_mask'] must be a bool array of shape ({n},), got "
+                    f"{mask.dtype} {mask.shape}"
+                )
+            if self._state is None and not mask.all():
+                raise RuntimeError("a partial reset needs a full reset() first")
+        rows = torch.as_tensor(mask, device=dyn.device)
+        if "state" in options:
+            z = _check_state(options["state"], (n, dyn.obs_dim), "options['state']")
+            fresh = torch.as_tensor(z, dtype=dyn.dtype, device=dyn.device)[rows]
+        else:
+            fresh = self._initial.draw(int(mask.sum()), self.np_random, seed)
+        if self._state is None:
+            self._state = fresh
+        else:
+            state = self._state.clone()
+            state[rows] = fresh
+            self._state = state
+        self._steps[rows] = 0
+        return self._numpy(self._state), {}
+
+    def step(
+        self, actions: Any
+    ) -> tuple[
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.bool_],
+        NDArray[np.bool_],
+        dict[str, Any],
+    ]:
+        """Step every copy with `actions` `(N, A)` (numpy); numpy results, SAME_STEP autoreset."""
+        n, a = self.num_envs, self.dynamics.action_dim
+        if _shape(actions) != (n, a):
+            raise ValueError(f"actions have shape {_shape(actions)}, expected shape ({n}, {a})")
+        obs, rewards, terminated, truncated, info = self.step_tensor(
+            torch.as_tensor(np.asarray(actions))
+        )
+        np_info: dict[str, Any] = {k: v.cpu().numpy() for k, v in info.items()}
+        if "final_obs" in np_info:
+            np_info["final_obs"] = np_info["final_obs"].astype(self._obs_dtype)
+        return (
+            self._numpy(obs),
+            rewards.cpu().numpy().astype(np.float64),
+            terminated.cpu().numpy(),
+            truncated.cpu().numpy(),
+            np_info,
+        )
+
+    def step_tensor(
+        self, actions: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Tensor]]:
+        """The torch fast path of `step`: `actions` `(N, A)` -> tensors on `device`.
+
+        Returns `obs (N, D)`, `rewards (N,)` (model dtype), `terminations`, `truncations (N,)`
+        bool, and `info` with `model_diverged (N,)` (and `final_obs`, `_final_obs` when a copy
+        ended). The returned `obs` is the env's state: do not modify it in place.
+        """
+        if self._state is None:
+            raise RuntimeError("LearnedVectorEnv.step() called before reset()")
+        dyn = self.dynamics
+        # The state is finite by construction; only the actions need checking.
+        actions = dyn._check_batch(actions, "actions", dyn.action_dim, self.num_envs)
+        next_obs, reward, terminated, diverged = dyn._transition(self._state, actions)
+        self._steps += 1
+        truncated = diverged
+        if self.max_episode_steps is not None:
+            truncated = truncated | (self._steps >= self.max_episode_steps)
+        done = terminated | truncated
+        info: dict[str, Tensor] = {"model_diverged": diverged, "_model_diverged": self._all}
+        rows = torch.nonzero(done).squeeze(-1)
+        if rows.numel():
+            info["final_obs"] = next_obs
+            info["_final_obs"] = done
+            next_obs = next_obs.clone()
+            next_obs[rows] = self._initial.draw(int(rows.numel()), self.np_random)
+            self._steps[rows] = 0
+        self._state = next_obs
+        return next_obs, reward, terminated, truncated, info
+
+    def _numpy(self, states: Tensor) -> NDArray[np.float64]:
+        return np.array(states.cpu().numpy(), dtype=self._obs_dtype)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        self.dynamics.close()
