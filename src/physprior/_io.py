@@ -8,6 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+# mkstemp creates files readable by their owner only; results should get the usual permissions
+# (0o666 less the umask), as `open()` would give them. The umask can only be read by setting it.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+_FILE_MODE = 0o666 & ~_UMASK
+
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> Path:
     """Call `write(handle)` on a temporary file next to `path`, then rename it into place.
@@ -21,6 +27,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
+            os.fchmod(handle.fileno(), _FILE_MODE)
             os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException:

@@ -1,0 +1,133 @@
+"""PNG plots of model comparisons: error against horizon, trajectories, returns.
+
+matplotlib is the optional `plot` extra (`pip install physprior[plot]`); it is imported on first
+use, with the Agg backend so that plotting works on machines without a display. Every function
+writes its figure atomically (a temporary file, then a rename) and returns the path.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from physprior._io import atomic_write
+
+__all__ = ["plot_error_curves", "plot_returns", "plot_trajectories"]
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError as err:  # pragma: no cover - depends on the install
+        raise ImportError(
+            "plots need matplotlib: pip install 'physprior[plot]' (or matplotlib>=3.8)"
+        ) from err
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure: Any, path: str | os.PathLike[str]) -> Path:
+    plt = _pyplot()
+    try:
+        return atomic_write(
+            path, lambda handle: figure.savefig(handle, format="png", dpi=120, bbox_inches="tight")
+        )
+    finally:
+        plt.close(figure)
+
+
+def plot_error_curves(
+    curves: Mapping[str, Sequence[float]],
+    path: str | os.PathLike[str],
+    *,
+    dt: float = 1.0,
+    title: str = "Open-loop rollout error",
+) -> Path:
+    """Mean relative state error against the prediction horizon, one line per model.
+
+    `curves[name][t]` is the error `t` steps after the initial state (`EvalResult.error_curve`;
+    the value at `t = 0` is skipped: it is zero). The horizon axis is in the env's time units
+    (`t * dt`); the error axis is logarithmic.
+    """
+    plt = _pyplot()
+    figure, ax = plt.subplots(figsize=(6, 4))
+    for name, curve in curves.items():
+        values = np.asarray(curve, dtype=float)[1:]
+        finite = np.isfinite(values) & (values > 0)
+        times = np.arange(1, len(values) + 1) * dt
+        ax.plot(times[finite], values[finite], label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("horizon (time units)" if dt != 1.0 else "horizon (steps)")
+    ax.set_ylabel("relative state error")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return _save(figure, path)
+
+
+def plot_trajectories(
+    true: ArrayLike,
+    predicted: Mapping[str, ArrayLike],
+    path: str | os.PathLike[str],
+    *,
+    dims: Sequence[int] | None = None,
+    labels: Sequence[str] | None = None,
+    dt: float = 1.0,
+    title: str = "Predicted and true trajectory",
+) -> Path:
+    """One panel per state coordinate: the true trajectory and each model's prediction.
+
+    `true` is `(T + 1, D)`, `predicted[name]` `(T + 1, D)`; `dims` picks the coordinates to show
+    (default: up to the first four), `labels` names all `D` coordinates.
+    """
+    plt = _pyplot()
+    truth = np.asarray(true, dtype=float)
+    if truth.ndim != 2:
+        raise ValueError(f"true trajectory must be (T + 1, D), got shape {truth.shape}")
+    shown = list(dims) if dims is not None else list(range(min(4, truth.shape[1])))
+    times = np.arange(truth.shape[0]) * dt
+    figure, axes = plt.subplots(len(shown), 1, figsize=(6, 1.8 * len(shown) + 0.6), sharex=True)
+    axes = np.atleast_1d(axes)
+    for ax, d in zip(axes, shown, strict=True):
+        ax.plot(times, truth[:, d], color="black", linewidth=2, label="true")
+        for name, states in predicted.items():
+            values = np.asarray(states, dtype=float)
+            if values.shape != truth.shape:
+                raise ValueError(
+                    f"prediction {name!r} has shape {values.shape}, expected {truth.shape}"
+                )
+            ax.plot(times, values[:, d], label=name)
+        ax.set_ylabel(labels[d] if labels is not None else f"z[{d}]")
+        ax.grid(True, alpha=0.3)
+    axes[0].set_title(title)
+    axes[0].legend(fontsize="small", ncol=3)
+    axes[-1].set_xlabel("time (time units)" if dt != 1.0 else "time (steps)")
+    return _save(figure, path)
+
+
+def plot_returns(
+    returns: Mapping[str, Sequence[float]],
+    path: str | os.PathLike[str],
+    *,
+    title: str = "Return on the real environment",
+) -> Path:
+    """A bar per agent: mean episode return with its standard deviation (if several episodes)."""
+    plt = _pyplot()
+    names = list(returns)
+    means = [float(np.mean(returns[n])) if len(returns[n]) else math.nan for n in names]
+    stds = [float(np.std(returns[n])) if len(returns[n]) > 1 else 0.0 for n in names]
+    figure, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(names) + 1), 3.5))
+    ax.bar(names, means, yerr=stds, capsize=4, color="tab:blue", alpha=0.8)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_ylabel("episode return")
+    ax.set_title(title)
+    ax.grid(True, axis="y", alpha=0.3)
+    return _save(figure, path)
