@@ -1,0 +1,273 @@
+"""CEM and MPPI model-predictive control over batched learned dynamics, as SB3-style agents.
+
+Each decision samples `population` action sequences of `horizon` steps per observation and
+scores all of them (for every observation of the batch) in one `rollout_returns` call per
+iteration; nothing loops over candidates in Python. Sequences live in normalised units
+`u in [-1, 1]` (see `_mpc_config`); samples are clipped to that box, so every planned action
+lies within the env's bounds.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from typing import Any, Protocol, final
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import Tensor
+
+from ._mpc_config import CEMConfig, MPPIConfig, PlannerConfig
+
+__all__ = ["BatchedDynamics", "CEMPlanner", "MPPIPlanner", "Planner"]
+
+# Stand-in for a non-finite candidate return: far below any real return, yet finite, so that
+# sorting and softmax weights stay well defined.
+_WORST = -1e30
+
+
+class BatchedDynamics(Protocol):
+    """What a planner needs of the dynamics: `physprior.learned_env.ModelDynamics` has it."""
+
+    obs_dim: int
+    action_dim: int
+    action_low: Tensor
+    action_high: Tensor
+
+    def rollout_returns(self, obs: Tensor, actions: Tensor, discount: float = 1.0) -> Tensor:
+        """`obs (N, D)`, `actions (N, H, A)` in env units -> `(N,)` returns."""
+        ...
+
+
+class Planner(abc.ABC):
+    """Base of the MPC agents: plan bookkeeping, input checks and SB3's `predict`.
+
+    A planner keeps one plan (`(H, A)` mean in normalised units) per row of the observation
+    batch, so it can serve a vector env with several copies. Subclasses implement `_optimise`.
+    """
+
+    config: PlannerConfig
+
+    def __init__(self, dynamics: BatchedDynamics, config: PlannerConfig) -> None:
+        low = torch.as_tensor(dynamics.action_low).reshape(-1)
+        high = torch.as_tensor(dynamics.action_high).reshape(-1)
+        if low.shape != (dynamics.action_dim,) or high.shape != (dynamics.action_dim,):
+            raise ValueError(
+                f"action bounds have shapes {tuple(low.shape)} and {tuple(high.shape)}, "
+                f"expected ({dynamics.action_dim},)"
+            )
+        if dynamics.action_dim < 1:
+            raise ValueError("planners need an action input, but action_dim is 0")
+        if not bool(torch.isfinite(low).all() & torch.isfinite(high).all() & (low < high).all()):
+            raise ValueError(
+                f"planners need finite action bounds with low < high, got low {low.tolist()} "
+                f"and high {high.tolist()}"
+            )
+        self.dynamics = dynamics
+        self.config = config
+        self.obs_dim = int(dynamics.obs_dim)
+        self.action_dim = int(dynamics.action_dim)
+        # Plans are sampled in the dtype and on the device of the bounds (the model's).
+        self._dtype = low.dtype if low.is_floating_point() else torch.float32
+        self._device = low.device
+        self._center = ((high + low) / 2).to(self._dtype)
+        self._half = ((high - low) / 2).to(self._dtype)
+        self._generator = torch.Generator(device=self._device)
+        self._rows = 0
+        self._mean = torch.empty(0)
+        self._noise = torch.empty(0)
+        self._samples = torch.empty(0)
+        self._actions = torch.empty(0)
+        self.decision_seconds = 0.0
+        """Wall-clock seconds spent in `predict` since construction or `reset`."""
+        self.decisions = 0
+        """Number of `predict` calls since construction or `reset`."""
+        self.reset()
+
+    # ------------------------------------------------------------------ public
+    def reset(self) -> None:
+        """Forget every plan, re-seed the generator and clear the timing counters."""
+        self._generator.manual_seed(self.config.seed)
+        self._rows = 0
+        self.decision_seconds = 0.0
+        self.decisions = 0
+
+    @property
+    def mean_decision_ms(self) -> float:
+        """Mean wall-clock milliseconds per `predict` call (NaN before the first one)."""
+        return 1000.0 * self.decision_seconds / self.decisions if self.decisions else float("nan")
+
+    def predict(
+        self,
+        observation: NDArray[Any] | dict[str, NDArray[Any]] | Tensor,
+        state: Any = None,
+        episode_start: NDArray[Any] | bool | None = None,
+        deterministic: bool = True,
+    ) -> tuple[NDArray[np.float32], None]:
+        """Plan from `observation` and return the first planned action (SB3's signature).
+
+        `observation` is `(D,)` or a batch `(n, D)` (a vector env's); the action is `(A,)` or
+        `(n, A)` in env units, within the action bounds. `episode_start` (`(n,)` bools, SB3's
+        flags) restarts the plan of each row that begins a new episode. `state` is returned
+        unchanged as `None` (planners keep their plans themselves); `deterministic` is
+        accepted for SB3 and ignored: sampling is seeded by `config.seed`, so a fresh or
+        `reset` planner repeats its actions for the same observations.
+        """
+        start = time.perf_counter()
+        obs, single = self._check_obs(observation)
+        n = obs.shape[0]
+        if n != self._rows:
+            self._allocate(n)
+        elif episode_start is not None:
+            starts = np.asarray(episode_start, dtype=bool).reshape(-1)
+            if starts.shape != (n,):
+                raise ValueError(
+                    f"episode_start has {starts.size} entries, expected {n} (one per observation)"
+                )
+            if starts.any():
+                self._mean[torch.from_numpy(starts).to(self._device)] = 0.0
+        with torch.no_grad():
+            plan = self._optimise(obs, self._mean)
+            first = torch.addcmul(self._center, self._half, plan[:, 0])
+            if self.config.warm_start:
+                self._mean[:, :-1] = plan[:, 1:]
+                self._mean[:, -1] = 0.0
+            else:
+                self._mean.zero_()
+        action = first.to("cpu", torch.float32).numpy()
+        self.decision_seconds += time.perf_counter() - start
+        self.decisions += 1
+        return (action[0] if single else action), None
+
+    # ------------------------------------------------------------------ for subclasses
+    @abc.abstractmethod
+    def _optimise(self, obs: Tensor, mean: Tensor) -> Tensor:
+        """Improve the plans `mean (n, H, A)` (normalised) for `obs (n, D)`; return the final
+        plans `(n, H, A)` (a new tensor or `mean` itself)."""
+
+    def _sample(self, mean: Tensor, std: Tensor | float) -> Tensor:
+        """`population` clipped Gaussian sequences around each plan: `(n, P, H, A)`.
+
+        Reuses preallocated buffers; the result is overwritten by the next call.
+        """
+        torch.randn(self._noise.shape, generator=self._generator, out=self._noise)
+        if isinstance(std, Tensor):
+            torch.addcmul(mean.unsqueeze(1), std.unsqueeze(1), self._noise, out=self._samples)
+        else:
+            torch.add(mean.unsqueeze(1), self._noise, alpha=std, out=self._samples)
+        return self._samples.clamp_(-1.0, 1.0)
+
+    def _returns(self, obs_rep: Tensor, samples: Tensor) -> Tensor:
+        """Model returns `(n, P)` of `samples (n, P, H, A)` from `obs_rep (n * P, D)`, in one
+        batched rollout; non-finite returns count as the worst possible."""
+        n, p, h, a = samples.shape
+        torch.addcmul(self._center, self._half, samples, out=self._actions)
+        returns = self.dynamics.rollout_returns(
+            obs_rep, self._actions.view(n * p, h, a), self.config.discount
+        )
+        returns = returns.reshape(n, p).to(self._dtype)
+        return torch.nan_to_num(returns, nan=_WORST, posinf=_WORST, neginf=_WORST)
+
+    def _repeat(self, obs: Tensor) -> Tensor:
+        """`obs (n, D)` -> `(n * P, D)`, row `i * P + j` holding `obs[i]` (candidate j of i)."""
+        return obs.repeat_interleave(self.config.population, dim=0)
+
+    # ------------------------------------------------------------------ internals
+    def _allocate(self, n: int) -> None:
+        """Fresh plans (the centre of the action box) and sampling buffers for `n` rows."""
+        c = self.config
+        kw: dict[str, Any] = {"dtype": self._dtype, "device": self._device}
+        self._mean = torch.zeros(n, c.horizon, self.action_dim, **kw)
+        shape = (n, c.population, c.horizon, self.action_dim)
+        self._noise = torch.empty(shape, **kw)
+        self._samples = torch.empty(shape, **kw)
+        self._actions = torch.empty(shape, **kw)
+        self._rows = n
+
+    def _check_obs(self, observation: Any) -> tuple[Tensor, bool]:
+        """`(D,)` or `(n, D)` finite observations -> `(n, D)` tensor, and whether unbatched."""
+        if isinstance(observation, dict):
+            raise TypeError("planners take array observations, got a dict")
+        obs = torch.as_tensor(
+            np.asarray(observation) if not isinstance(observation, Tensor) else observation
+        )
+        single = obs.ndim == 1
+        if single:
+            obs = obs.unsqueeze(0)
+        if obs.ndim != 2 or obs.shape[1] != self.obs_dim or obs.shape[0] < 1:
+            raise ValueError(
+                f"observation has shape {tuple(obs.shape) if not single else (obs.shape[1],)}, "
+                f"expected ({self.obs_dim},) or (n, {self.obs_dim})"
+            )
+        obs = obs.to(self._device, self._dtype)
+        if not bool(torch.isfinite(obs).all()):
+            raise ValueError("observation contains NaN or infinite values")
+        return obs, single
+
+
+@final
+class CEMPlanner(Planner):
+    """Cross-entropy method MPC (`CEMConfig`): refit a diagonal Gaussian over action sequences
+    to the elite candidates for `iterations` rounds, then act with the mean's first step.
+
+    `dynamics`: a `physprior.learned_env.ModelDynamics` (or anything with its `obs_dim`,
+    `action_dim`, `action_low`, `action_high` and `rollout_returns`).
+    """
+
+    config: CEMConfig
+
+    def __init__(self, dynamics: BatchedDynamics, config: CEMConfig | None = None) -> None:
+        config = CEMConfig() if config is None else config
+        if not isinstance(config, CEMConfig):
+            raise TypeError(f"CEMPlanner needs a CEMConfig, got {type(config).__name__}")
+        super().__init__(dynamics, config)
+
+    def _optimise(self, obs: Tensor, mean: Tensor) -> Tensor:
+        c = self.config
+        n, h, a = mean.shape
+        obs_rep = self._repeat(obs)
+        mean = mean.clone()
+        std = torch.full_like(mean, c.init_std)
+        for _ in range(c.iterations):
+            samples = self._sample(mean, std)
+            returns = self._returns(obs_rep, samples)
+            index = returns.topk(c.elites, dim=1, sorted=False).indices  # (n, K)
+            elites = samples.gather(1, index[:, :, None, None].expand(n, c.elites, h, a))
+            fit_std, fit_mean = torch.std_mean(elites, dim=1, correction=0)
+            mean.mul_(c.alpha).add_(fit_mean, alpha=1.0 - c.alpha)
+            std.mul_(c.alpha).add_(fit_std, alpha=1.0 - c.alpha)
+            if c.min_std > 0:
+                std.clamp_(min=c.min_std)
+        return mean
+
+
+@final
+class MPPIPlanner(Planner):
+    """Model-predictive path integral control (`MPPIConfig`): move the plan to the
+    `softmax(return / temperature)`-weighted average of its Gaussian perturbations.
+
+    `dynamics`: as for `CEMPlanner`.
+    """
+
+    config: MPPIConfig
+
+    def __init__(self, dynamics: BatchedDynamics, config: MPPIConfig | None = None) -> None:
+        config = MPPIConfig() if config is None else config
+        if not isinstance(config, MPPIConfig):
+            raise TypeError(f"MPPIPlanner needs an MPPIConfig, got {type(config).__name__}")
+        super().__init__(dynamics, config)
+
+    def _optimise(self, obs: Tensor, mean: Tensor) -> Tensor:
+        c = self.config
+        obs_rep = self._repeat(obs)
+        mean = mean.clone()
+        for _ in range(c.iterations):
+            samples = self._sample(mean, c.noise_std)
+            returns = self._returns(obs_rep, samples)
+            # Shifting by the best return keeps the exponentials in range for any temperature.
+            best = returns.amax(dim=1, keepdim=True)
+            weights = torch.softmax((returns - best) / c.temperature, dim=1)  # (n, P)
+            fitted = torch.einsum("np,npha->nha", weights, samples)
+            mean.mul_(c.alpha).add_(fitted, alpha=1.0 - c.alpha)
+        return mean
