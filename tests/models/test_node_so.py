@@ -206,6 +206,8 @@ def test_folded_rollout_matches_the_plain_network(activation, layers, action_dim
     inputs = [z0, *([actions] if action_dim else []), *model.parameters()]
     fast_states, slow_states = model.rollout(z0, actions), _hand_rollout(model, z0, actions)
     torch.testing.assert_close(fast_states, slow_states, rtol=1e-12, atol=1e-12)
+    with torch.no_grad():  # the inference path (preallocated buffers, no graph)
+        torch.testing.assert_close(model.rollout(z0, actions), slow_states, rtol=1e-12, atol=1e-12)
     fast = torch.autograd.grad((fast_states * weights).sum(), inputs)
     slow = torch.autograd.grad((slow_states * weights).sum(), inputs)
     for got, expected in zip(fast, slow, strict=True):

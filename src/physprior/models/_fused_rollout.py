@@ -22,7 +22,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["FUSED_ACTIVATIONS", "averaged_velocity_rollout"]
+__all__ = [
+    "FUSED_ACTIVATIONS",
+    "averaged_velocity_rollout",
+    "averaged_velocity_rollout_no_grad",
+]
 
 # The activation's derivative written in terms of its output, so that only outputs are kept.
 _Backward = Callable[[Tensor, Tensor], Tensor]
@@ -58,6 +62,46 @@ def averaged_velocity_rollout(
     states: Tensor = _AveragedVelocityRollout.apply(
         substeps, act, drift, z0, biases, in_weight, out_weight, out_bias, *flat_hidden
     )
+    return states
+
+
+def averaged_velocity_rollout_no_grad(
+    z0: Tensor,
+    biases: Tensor,
+    in_weight: Tensor,
+    hidden: Sequence[tuple[Tensor, Tensor]],
+    out_weight: Tensor,
+    out_bias: Tensor,
+    drift: Tensor,
+    substeps: int,
+    act: Callable[[Tensor], Tensor],
+) -> Tensor:
+    """`averaged_velocity_rollout` for inference (no graph), in preallocated buffers.
+
+    Same arguments and result; `biases` may also be `(T, H)` (no actions). Planners and
+    learned envs call this with thousands of rows, where every fresh `(B, H)` tensor is a
+    newly mapped block that page-faults on first touch; here the hidden activations, the
+    increment and the two states of the substep loop are allocated once and overwritten,
+    and the activation runs in place.
+    """
+    activate = _ACTIVATIONS[act][0]
+    batch, dim = z0.shape
+    steps = biases.shape[0]
+    states = z0.new_empty(batch, steps + 1, dim)
+    states[:, 0] = z0
+    layers = [z0.new_empty(batch, in_weight.shape[1]) for _ in range(len(hidden) + 1)]
+    increment = z0.new_empty(batch, dim)
+    z, z_next = z0.clone(), z0.new_empty(batch, dim)
+    for t in range(steps):
+        bias_t = biases[t]
+        for _ in range(substeps):
+            activate(torch.addmm(bias_t, z, in_weight, out=layers[0]))
+            for j, (weight, bias) in enumerate(hidden):
+                activate(torch.addmm(bias, layers[j], weight, out=layers[j + 1]))
+            torch.addmm(out_bias, layers[-1], out_weight, out=increment)
+            torch.addmm(increment, z, drift, out=z_next)
+            z, z_next = z_next, z
+        states[:, t + 1] = z
     return states
 
 

@@ -18,7 +18,11 @@ from torch.nn import functional as F
 from physprior.integrators import Field
 
 from ._base import Memory, ModelConfig, TransitionModel
-from ._fused_rollout import FUSED_ACTIVATIONS, averaged_velocity_rollout
+from ._fused_rollout import (
+    FUSED_ACTIVATIONS,
+    averaged_velocity_rollout,
+    averaged_velocity_rollout_no_grad,
+)
 from ._normalized_mlp import FoldedMLP, NormalizedMLP
 from ._registry import register
 from ._rollout import rollout_inputs
@@ -255,21 +259,14 @@ def _averaged_velocity_rollout(
     drift = torch.eye(2 * n, dtype=z.dtype, device=z.device)
     drift[n:, :n] = h * torch.eye(n, dtype=z.dtype, device=z.device)
     weight, bias = increment.out_weight, increment.out_bias
-    if torch.is_grad_enabled() and increment.act in FUSED_ACTIVATIONS:
+    if increment.act in FUSED_ACTIVATIONS:
+        args = (increment.in_weight, increment.hidden, weight, bias, drift, substeps, increment.act)
+        if not torch.is_grad_enabled():  # planners, learned envs, evaluation
+            return averaged_velocity_rollout_no_grad(z, biases, *args)
         # Training: the same loop as one autograd node with a hand-written backward.
         if biases.ndim == 2:  # no actions: one bias for every row
             biases = biases.unsqueeze(1).expand(-1, z.shape[0], -1)
-        return averaged_velocity_rollout(
-            z,
-            biases,
-            increment.in_weight,
-            increment.hidden,
-            weight,
-            bias,
-            drift,
-            substeps,
-            increment.act,
-        )
+        return averaged_velocity_rollout(z, biases, *args)
     states = [z]
     for t in range(biases.shape[0]):
         bias_t = biases[t]
