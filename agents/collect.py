@@ -1,0 +1,409 @@
+"""Collect a transitions dataset by acting in an environment: a learning SAC agent, or at random.
+
+`collect(CollectConfig(env_id, steps, out, agent="sac"|"random", seed=...))` runs the agent for
+`steps` env steps and records every transition it experiences, in the order it experienced
+them, as a `TransitionDataset` (DESIGN.md): `obs`, `actions` in the env's own units, `next_obs`
+(the true last observation at an episode end, not the next episode's first), the env's float64
+`rewards`, `terminated`, `truncated` (time limits) and an `episode` id per row, counting from 0.
+
+Files, for `out = "runs/hopper.npz"`:
+
+- `runs/hopper.npz`: the dataset, rewritten atomically every `flush_every` steps and at the
+  end, so a run killed at any moment leaves a valid file with every step up to the last flush
+  (the episode running then ends `truncated`; `meta.extra["complete"]` is False);
+- `runs/hopper.sac.safetensors` (SAC): the agent's state at the same moments, for resuming;
+  nothing in it is pickled;
+- `runs/hopper.sac.zip` (SAC, at the end): SB3's own file of the trained agent, for
+  `stable_baselines3.SAC.load` (SB3's format pickles parts of it; physprior never loads it).
+
+`resume=True` continues the file up to `steps` rows: the episode ids and the row count carry
+on, and SAC gets back its weights (actor, critic, target critic, entropy coefficient), its Adam
+states and its step counters from the safetensors file, and its replay buffer refilled from the
+dataset. Not restored: the random number generators (the resumed part is seeded from `seed` and
+the row count, so it is reproducible but differs from an uninterrupted run) and the episode
+running at the kill (it stays cut; the resumed part starts a new episode). A resume also
+extends a finished file to a larger `steps`.
+
+Recording costs little next to SAC's own work: the callback copies a handful of numbers per
+step into preallocated arrays (`benchmarks/collect_overhead.py` measures it).
+
+>>> import tempfile, pathlib
+>>> from physprior.agents.collect import CollectConfig, collect
+>>> out = pathlib.Path(tempfile.mkdtemp()) / "pendulum.npz"
+>>> result = collect(CollectConfig("physprior/Pendulum-v0", 300, str(out), agent="random",
+...                                progress=False))
+>>> len(result.dataset), result.dataset.episode_ids.tolist()
+(300, [0, 1])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+from tqdm import tqdm
+
+import physprior  # noqa: F401  (registers the environments)
+from physprior.data import TransitionDataset
+from physprior.data._envinfo import env_info
+
+from ._collect_record import Recorder, json_safe
+
+AgentName = Literal["sac", "random"]
+
+#: SAC settings a run sets itself: the policy class, its env and its seed.
+_RESERVED_SAC_KEYS = frozenset({"policy", "env", "seed"})
+#: SAC settings that default to values derived from `steps`, so a resume may change them.
+_STEP_DERIVED_SAC_KEYS = frozenset({"buffer_size", "learning_starts"})
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    """`physprior collect`: run an agent in an env and record every transition."""
+
+    env_id: str
+    """Registered environment id (`physprior envs` lists them)."""
+    steps: int
+    """Env steps to record in all (a resumed run counts the rows already in `out`)."""
+    out: str
+    """The dataset file (`.npz`); SAC's files go next to it (`<stem>.sac.zip`, ...)."""
+    agent: AgentName = "sac"
+    """`sac`: a Stable-Baselines3 SAC agent learning as it acts; `random`: uniform actions."""
+    seed: int = 0
+    """Seed of the env's resets, the random actions and SAC (non-negative)."""
+    flush_every: int = 10_000
+    """Rewrite the file (and SAC's state) every this many steps."""
+    resume: bool = False
+    """Continue the run in `out` (from scratch if there is no file yet); without it an
+    existing `out` is refused."""
+    progress: bool = True
+    """Show a tqdm progress bar."""
+    max_episode_steps: int | None = None
+    """Time limit of an episode; None: the registered one."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of `gym.make` (the env's parameters)."""
+    sac_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Overrides of SAC's settings (`stable_baselines3.SAC` keyword arguments), on top of
+    `default_sac_kwargs(steps)`."""
+    torch_threads: int | None = 1
+    """torch intra-op threads while SAC trains (restored after). SAC's small networks gain
+    nothing from more, and on a busy machine spinning threads slow each gradient step many
+    times. None: leave torch's setting."""
+
+
+@dataclass(frozen=True)
+class CollectResult:
+    """What a `collect` call produced."""
+
+    dataset: TransitionDataset
+    """Every row of the file, this call's and earlier parts'."""
+    path: Path
+    """The dataset file."""
+    new_rows: int
+    """Rows this call recorded."""
+    seconds: float
+    """Wall time of this call."""
+    policy_path: Path | None = None
+    """SB3's `.zip` of the trained SAC agent (None for the random agent)."""
+    agent_state_path: Path | None = None
+    """SAC's pickle-free state for resuming (None for the random agent)."""
+
+
+def sac_paths(out: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """The SAC files of a dataset path: (`<stem>.sac.zip`, `<stem>.sac.safetensors`)."""
+    path = Path(out)
+    stem = path.name[: -len(path.suffix)] if path.suffix else path.name
+    return path.with_name(f"{stem}.sac.zip"), path.with_name(f"{stem}.sac.safetensors")
+
+
+def collect(config: CollectConfig) -> CollectResult:
+    """Run `config.agent` in `config.env_id` and record `config.steps` transitions to `out`.
+
+    Raises ValueError or TypeError with a one-line message for a bad config, an unknown env
+    id, an env without the physprior contract or an unbounded action space, an existing `out`
+    without `resume`, or a resume that does not match the file (env, agent, seed, settings).
+    """
+    started = time.perf_counter()
+    _check_config(config)
+    path = Path(config.out)
+    start = _previous_part(config, path)
+    rows_before = 0 if start is None else len(start)
+    sac_kwargs = _sac_kwargs(config, start) if config.agent == "sac" else None
+    if start is not None and rows_before == config.steps:
+        # A resume of a finished run: nothing to add, nothing rewritten.
+        zip_path, state_path = sac_paths(path)
+        sac = config.agent == "sac"
+        return CollectResult(
+            dataset=start,
+            path=path,
+            new_rows=0,
+            seconds=time.perf_counter() - started,
+            policy_path=zip_path if sac and zip_path.is_file() else None,
+            agent_state_path=state_path if sac and state_path.is_file() else None,
+        )
+
+    env = gym.make(config.env_id, **_make_kwargs(config))
+    try:
+        info = env_info(env)
+        space = env.action_space
+        obs_space = env.observation_space
+        if not isinstance(space, gym.spaces.Box) or not np.all(
+            np.isfinite(space.low) & np.isfinite(space.high)
+        ):
+            raise TypeError(f"{config.env_id} needs a bounded Box action space, got {space}")
+        if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+            raise TypeError(f"{config.env_id} needs a flat Box observation space, got {obs_space}")
+        previous = [] if start is None else list(start.meta.extra.get("resumed_at", []))
+        extra: dict[str, Any] = {
+            "target_steps": int(config.steps),
+            "flush_every": int(config.flush_every),
+            "max_episode_steps": config.max_episode_steps,
+            "env_kwargs": json_safe(config.env_kwargs),
+            "resumed_at": previous + ([rows_before] if rows_before else []),
+        }
+        if sac_kwargs is not None:
+            import stable_baselines3
+
+            zip_path, state_path = sac_paths(path)
+            extra.update(
+                sac_kwargs=json_safe(sac_kwargs),
+                sb3_version=stable_baselines3.__version__,
+                policy=zip_path.name,
+                agent_state=state_path.name,
+            )
+        recorder = Recorder(
+            path,
+            info,
+            int(obs_space.shape[0]),
+            int(np.prod(space.shape)),
+            config.steps,
+            agent=config.agent,
+            seed=config.seed,
+            extra=extra,
+            start=start,
+        )
+        bar = tqdm(
+            total=config.steps,
+            initial=recorder.rows,
+            desc=f"collect {config.env_id}",
+            unit="step",
+            disable=not config.progress,
+        )
+        policy_path = state_path_out = None
+        with bar:
+            if sac_kwargs is None:
+                _run_random(env, recorder, config, bar)
+            else:
+                policy_path, state_path_out = _run_sac(
+                    env, recorder, config, sac_kwargs, start, bar
+                )
+    finally:
+        env.close()
+    recorder.flush()
+    return CollectResult(
+        dataset=recorder.dataset(),
+        path=path,
+        new_rows=recorder.rows - rows_before,
+        seconds=time.perf_counter() - started,
+        policy_path=policy_path,
+        agent_state_path=state_path_out,
+    )
+
+
+# ---------------------------------------------------------------------- checks
+
+
+def _check_config(config: CollectConfig) -> None:
+    if config.agent not in ("sac", "random"):
+        raise ValueError(f"agent must be 'sac' or 'random', got {config.agent!r}")
+    for name, least in (("steps", 1), ("seed", 0), ("flush_every", 1)):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        if value < least:
+            raise ValueError(f"{name} must be at least {least}, got {value}")
+    if config.max_episode_steps is not None and config.max_episode_steps < 1:
+        raise ValueError(f"max_episode_steps must be at least 1, got {config.max_episode_steps}")
+    if config.env_id not in gym.registry:
+        raise ValueError(
+            f"unknown environment id {config.env_id!r}; run `physprior envs` for the list"
+        )
+    if config.agent == "random" and config.sac_kwargs:
+        raise ValueError("sac_kwargs are for agent='sac', not the random agent")
+    reserved = sorted(_RESERVED_SAC_KEYS & set(config.sac_kwargs))
+    if reserved:
+        raise ValueError(f"sac_kwargs may not set {', '.join(reserved)} (collect sets them)")
+    if config.torch_threads is not None and config.torch_threads < 1:
+        raise ValueError(f"torch_threads must be at least 1 or None, got {config.torch_threads}")
+
+
+def _make_kwargs(config: CollectConfig) -> dict[str, Any]:
+    kwargs = dict(config.env_kwargs)
+    if config.max_episode_steps is not None:
+        kwargs["max_episode_steps"] = config.max_episode_steps
+    return kwargs
+
+
+def _previous_part(config: CollectConfig, path: Path) -> TransitionDataset | None:
+    """The rows already in `path` when resuming (checked against the config), else None."""
+    if not path.exists():
+        return None
+    if not config.resume:
+        raise ValueError(f"{path} exists; pass resume=True (--resume) to continue it")
+    start = TransitionDataset.load(path)
+    meta, extra = start.meta, start.meta.extra
+    saved = {
+        "env_id": meta.env_id,
+        "agent": meta.agent,
+        "seed": meta.seed,
+        "max_episode_steps": extra.get("max_episode_steps"),
+        "env_kwargs": extra.get("env_kwargs", {}),
+    }
+    now = {
+        "env_id": config.env_id,
+        "agent": config.agent,
+        "seed": config.seed,
+        "max_episode_steps": config.max_episode_steps,
+        "env_kwargs": json_safe(config.env_kwargs),
+    }
+    differ = [k for k in saved if saved[k] != now[k]]
+    if differ:
+        shown = ", ".join(f"{k} ({saved[k]!r} in the file, {now[k]!r} now)" for k in differ)
+        raise ValueError(f"cannot resume {path}: {shown}")
+    if len(start) > config.steps:
+        raise ValueError(
+            f"cannot resume {path}: it already holds {len(start)} rows, more than steps="
+            f"{config.steps}"
+        )
+    return start
+
+
+def _sac_kwargs(config: CollectConfig, start: TransitionDataset | None) -> dict[str, Any]:
+    from ._collect_sac import default_sac_kwargs
+
+    kwargs = {**default_sac_kwargs(config.steps), **config.sac_kwargs}
+    if start is not None:
+        saved = start.meta.extra.get("sac_kwargs", {})
+        now = json_safe(kwargs)
+        keys = (set(saved) | set(now)) - _STEP_DERIVED_SAC_KEYS
+        differ = sorted(k for k in keys if saved.get(k) != now.get(k))
+        if differ:
+            raise ValueError(
+                f"cannot resume {config.out}: the SAC settings differ in {', '.join(differ)}"
+            )
+    return kwargs
+
+
+def _part_seed(seed: int, rows: int) -> int:
+    """The seed of a run part starting at row `rows` (the run's seed for the first part)."""
+    if rows == 0:
+        return int(seed)
+    return int(np.random.SeedSequence([seed, rows]).generate_state(1)[0])
+
+
+# ---------------------------------------------------------------------- agents
+
+
+@contextlib.contextmanager
+def _flush_on_error(flush: Callable[[], object]) -> Iterator[None]:
+    """On any error or interrupt, write what was recorded, then let the error through."""
+    try:
+        yield
+    except BaseException:
+        # The original error matters more than a failed last write (e.g. non-finite rows).
+        with contextlib.suppress(Exception):
+            flush()
+        raise
+
+
+def _run_random(
+    env: gym.Env[Any, Any], recorder: Recorder, config: CollectConfig, bar: tqdm[Any]
+) -> None:
+    """Uniform actions from the seeded action space; a new episode after every end."""
+    seed = _part_seed(config.seed, recorder.rows)
+    # A child of the seed: the env's reset stream and the action stream must differ.
+    env.action_space.seed(int(np.random.SeedSequence(seed).spawn(1)[0].generate_state(1)[0]))
+    obs, _ = env.reset(seed=seed)
+    every = config.flush_every
+    with _flush_on_error(recorder.flush):
+        while not recorder.full:
+            action = env.action_space.sample()
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            recorder.add(obs, action, next_obs, float(reward), terminated, truncated)
+            bar.update(1)
+            if terminated or truncated:
+                obs, _ = env.reset()
+            else:
+                obs = next_obs
+            if recorder.rows % every == 0 and not recorder.full:
+                recorder.flush()
+
+
+def _run_sac(
+    env: gym.Env[Any, Any],
+    recorder: Recorder,
+    config: CollectConfig,
+    sac_kwargs: dict[str, Any],
+    start: TransitionDataset | None,
+    bar: tqdm[Any],
+) -> tuple[Path, Path]:
+    """SAC learning for the remaining steps, every step recorded by a callback."""
+    import torch
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from ._collect_sac import (
+        ExactReward,
+        RecordCallback,
+        make_sac,
+        refill_buffer,
+        restore_agent_state,
+        save_agent_state,
+        save_policy_zip,
+    )
+
+    zip_path, state_path = sac_paths(config.out)
+    threads = torch.get_num_threads()
+    if config.torch_threads is not None:
+        torch.set_num_threads(config.torch_threads)
+    try:
+        vec = DummyVecEnv([lambda: Monitor(ExactReward(env))])
+        model = make_sac(vec, _part_seed(config.seed, recorder.rows), sac_kwargs)
+        if start is not None:
+            if not state_path.is_file():
+                raise ValueError(f"cannot resume {config.out}: no SAC state file {state_path}")
+            saved_rows = restore_agent_state(model, state_path)
+            if saved_rows != len(start):
+                # A kill between the two writes of a flush: the agent is one flush ahead.
+                warnings.warn(
+                    f"{state_path} was saved at {saved_rows} rows, the dataset holds "
+                    f"{len(start)}; resuming with that agent",
+                    stacklevel=2,
+                )
+            model.num_timesteps = len(start)
+            refill_buffer(model, recorder.dataset())
+
+        def flush() -> None:
+            save_agent_state(model, state_path, recorder.rows)
+            recorder.flush()
+
+        callback = RecordCallback(recorder, flush, config.flush_every, bar)
+        with _flush_on_error(flush):
+            model.learn(
+                total_timesteps=config.steps - recorder.rows,
+                callback=callback,
+                reset_num_timesteps=start is None,
+            )
+        save_agent_state(model, state_path, recorder.rows)
+        save_policy_zip(model, zip_path)
+    finally:
+        torch.set_num_threads(threads)
+    return zip_path, state_path

@@ -1,0 +1,350 @@
+"""Data collection: every recorded row replays in the env, kills leave valid files, resumes.
+
+Replay: `reset(options={"state": obs})` then `step(action)` must give the row's `next_obs`,
+reward and termination. For the physics envs the step is a pure function of the state and the
+action, so a row replays bit for bit. For MuJoCo it does too, except on steps where the
+constraint solver is active (InvertedPendulum's slider at its joint limit): the solver
+warm-starts from the previous step's accelerations, which a reset to `[qpos, qvel]` does not
+carry, so those rows agree to the solver's rounding (~1e-17 here), checked to 1e-12.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+
+from physprior.agents.collect import CollectConfig, collect, sac_paths
+from physprior.data import TransitionDataset
+
+CART = "physprior/InvertedPendulumFull-v0"  # falls within a few dozen steps; actions in [-3, 3]
+PENDULUM = "physprior/Pendulum-v0"
+#: Small and quick SAC: learning starts well inside the run, so gradient steps happen.
+TINY_SAC = {
+    "learning_starts": 100,
+    "batch_size": 64,
+    "policy_kwargs": {"net_arch": [32, 32]},
+}
+
+
+def _replay(ds: TransitionDataset, *, exact: bool) -> int:
+    """Replay every row; returns how many matched bit for bit (all of them when `exact`)."""
+    env = gym.make(ds.meta.env_id)
+    same = 0
+    for i in range(len(ds)):
+        env.reset(options={"state": ds.obs[i]})
+        next_obs, reward, terminated, _, _ = env.step(ds.actions[i])
+        if exact:
+            np.testing.assert_array_equal(next_obs, ds.next_obs[i], err_msg=f"row {i}")
+            assert reward == ds.rewards[i], f"row {i}"
+        else:
+            np.testing.assert_allclose(next_obs, ds.next_obs[i], rtol=1e-12, atol=1e-12)
+            assert reward == pytest.approx(ds.rewards[i], rel=1e-12, abs=1e-12), f"row {i}"
+        assert terminated == ds.terminated[i], f"row {i}"
+        same += bool(np.array_equal(next_obs, ds.next_obs[i]) and reward == ds.rewards[i])
+    env.close()
+    return same
+
+
+def _check_episodes(ds: TransitionDataset) -> None:
+    """Ids 0, 1, ... in order; every episode ends with exactly one flag; rows chain inside."""
+    ends = np.flatnonzero(ds.terminated | ds.truncated)
+    last_rows = np.flatnonzero(np.r_[ds.episode[1:] != ds.episode[:-1], True])
+    np.testing.assert_array_equal(ends, last_rows)
+    assert not (ds.terminated & ds.truncated).any()
+    np.testing.assert_array_equal(np.unique(ds.episode), np.arange(len(last_rows)))
+    assert np.all(np.diff(ds.episode) >= 0)
+    inside = ds.episode[1:] == ds.episode[:-1]
+    np.testing.assert_array_equal(ds.next_obs[:-1][inside], ds.obs[1:][inside])
+
+
+def _header(state_path: Path) -> dict[str, object]:
+    with safe_open(str(state_path), framework="pt") as handle:
+        return json.loads((handle.metadata() or {})["physprior"])
+
+
+def test_random_agent_replays_exactly_and_is_seeded(tmp_path: Path) -> None:
+    config = CollectConfig(
+        PENDULUM, 300, str(tmp_path / "a.npz"), agent="random", seed=3, progress=False
+    )
+    result = collect(config)
+    ds = TransitionDataset.load(result.path)
+    assert len(ds) == 300 and result.new_rows == 300
+    assert ds.meta.agent == "random" and ds.meta.seed == 3 and ds.meta.steps == 300
+    assert ds.meta.extra["complete"] is True
+    # The registered time limit (200) ends the first episode inside the run.
+    assert ds.episode_ids.tolist() == [0, 1] and ds.truncated[199]
+    _check_episodes(ds)
+    assert _replay(ds, exact=True) == len(ds)
+    again = collect(
+        CollectConfig(
+            PENDULUM, 300, str(tmp_path / "b.npz"), agent="random", seed=3, progress=False
+        )
+    ).dataset
+    np.testing.assert_array_equal(again.actions, ds.actions)
+    np.testing.assert_array_equal(again.next_obs, ds.next_obs)
+
+
+def test_sac_on_full_env_records_every_step(tmp_path: Path) -> None:
+    out = tmp_path / "cart.npz"
+    result = collect(
+        CollectConfig(CART, 300, str(out), seed=1, progress=False, sac_kwargs=TINY_SAC)
+    )
+    ds = TransitionDataset.load(out)
+    assert len(ds) == 300 and ds.meta.agent == "sac"
+    assert ds.terminated.sum() >= 3  # the pole falls: episodes end inside the run
+    _check_episodes(ds)
+    # Actions are in env units ([-3, 3]), not SB3's [-1, 1].
+    assert np.abs(ds.actions).max() > 1.0 and np.abs(ds.actions).max() <= 3.0
+    same = _replay(ds, exact=False)
+    assert same >= 0.9 * len(ds)  # all but the rows at the slider's joint limit
+    zip_path, state_path = sac_paths(out)
+    assert result.policy_path == zip_path and zipfile.is_zipfile(zip_path)
+    header = _header(state_path)
+    assert header["rows"] == 300 and header["num_timesteps"] == 300
+    assert header["n_updates"] == 200  # one gradient step per step after learning_starts
+
+
+def test_sac_on_physics_env_replays_exactly(tmp_path: Path) -> None:
+    result = collect(
+        CollectConfig(
+            PENDULUM,
+            300,
+            str(tmp_path / "p.npz"),
+            progress=False,
+            max_episode_steps=120,
+            sac_kwargs=TINY_SAC,
+        )
+    )
+    ds = result.dataset
+    assert ds.episode_ids.tolist() == [0, 1, 2]
+    assert ds.truncated.sum() == 3 and not ds.terminated.any()  # two time limits and the end
+    _check_episodes(ds)
+    assert _replay(ds, exact=True) == len(ds)
+
+
+def test_killed_run_leaves_valid_file_and_resume_continues(tmp_path: Path) -> None:
+    out = tmp_path / "kill.npz"
+    script = (
+        "from physprior.agents.collect import CollectConfig, collect\n"
+        f"collect(CollectConfig({PENDULUM!r}, 10**7, {str(out)!r}, agent='random', seed=5, "
+        "flush_every=200, max_episode_steps=70, progress=False))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 60
+        while not out.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        time.sleep(0.3)  # let it run past a flush or two: the kill lands mid-way
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    ds = TransitionDataset.load(out)  # valid, whatever moment the kill came
+    n = len(ds)
+    assert n > 0 and n % 200 == 0 and ds.meta.extra["complete"] is False
+    _check_episodes(ds)
+    assert ds.truncated[-1]  # the episode cut by the kill ends truncated
+
+    with pytest.raises(ValueError, match="exists; pass resume=True"):
+        collect(
+            CollectConfig(
+                PENDULUM,
+                n + 150,
+                str(out),
+                agent="random",
+                seed=5,
+                max_episode_steps=70,
+                progress=False,
+            )
+        )
+    result = collect(
+        CollectConfig(
+            PENDULUM,
+            n + 150,
+            str(out),
+            agent="random",
+            seed=5,
+            max_episode_steps=70,
+            resume=True,
+            progress=False,
+        )
+    )
+    both = TransitionDataset.load(out)
+    assert len(both) == n + 150 and result.new_rows == 150
+    assert both.meta.extra["resumed_at"] == [n] and both.meta.extra["complete"] is True
+    np.testing.assert_array_equal(both.obs[:n], ds.obs[:n])
+    np.testing.assert_array_equal(both.episode[:n], ds.episode)
+    assert both.episode[n] == ds.episode[-1] + 1  # a new episode, the next id
+    _check_episodes(both)
+    assert _replay(both.take(np.arange(n, n + 150)), exact=True) == 150
+
+
+def test_sac_crash_flushes_and_resume_restores_the_agent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from physprior.envs.pendulum import PendulumEnv
+
+    out = tmp_path / "crash.npz"
+    calls = {"n": 0}
+    step = PendulumEnv.step
+
+    def failing_step(self: PendulumEnv, action: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 181:
+            raise RuntimeError("simulated crash")
+        return step(self, action)
+
+    monkeypatch.setattr(PendulumEnv, "step", failing_step)
+    config = CollectConfig(
+        PENDULUM,
+        260,
+        str(out),
+        seed=2,
+        flush_every=100,
+        progress=False,
+        max_episode_steps=120,
+        sac_kwargs=TINY_SAC,
+    )
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        collect(config)
+    monkeypatch.setattr(PendulumEnv, "step", step)
+
+    ds = TransitionDataset.load(out)
+    assert len(ds) == 180  # flushed on the error: every step before it
+    _zip, state_path = sac_paths(out)
+    header = _header(state_path)
+    assert header["rows"] == 180 and header["n_updates"] == 80
+
+    result = collect(
+        CollectConfig(
+            PENDULUM,
+            260,
+            str(out),
+            seed=2,
+            flush_every=100,
+            progress=False,
+            max_episode_steps=120,
+            sac_kwargs=TINY_SAC,
+            resume=True,
+        )
+    )
+    both = result.dataset
+    assert len(both) == 260 and result.new_rows == 80
+    np.testing.assert_array_equal(both.actions[:180], ds.actions)
+    assert both.episode[180] == ds.episode[-1] + 1
+    _check_episodes(both)
+    header = _header(state_path)
+    # The counters carried on: 80 updates before, one per step after.
+    assert header["num_timesteps"] == 260 and header["n_updates"] == 160
+    assert _replay(both.take(np.arange(180, 260)), exact=True) == 80
+
+
+def test_agent_state_round_trip_restores_weights_optimisers_and_buffer() -> None:
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from physprior.agents._collect_sac import (
+        ExactReward,
+        make_sac,
+        refill_buffer,
+        restore_agent_state,
+        save_agent_state,
+    )
+    from physprior.data import from_replay_buffer
+
+    def vec() -> DummyVecEnv:
+        return DummyVecEnv([lambda: Monitor(ExactReward(gym.make(CART, max_episode_steps=30)))])
+
+    kwargs = {**TINY_SAC, "learning_starts": 50, "buffer_size": 1000}
+    trained = make_sac(vec(), 0, kwargs)
+    trained.learn(150)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "state.safetensors"
+        save_agent_state(trained, path, 150)
+        fresh = make_sac(vec(), 99, kwargs)
+        assert restore_agent_state(fresh, path) == 150
+    for key, value in trained.policy.state_dict().items():
+        torch.testing.assert_close(fresh.policy.state_dict()[key], value, rtol=0, atol=0)
+    assert trained.log_ent_coef is not None and fresh.log_ent_coef is not None
+    torch.testing.assert_close(fresh.log_ent_coef, trained.log_ent_coef, rtol=0, atol=0)
+    for mine, theirs in (
+        (fresh.actor.optimizer, trained.actor.optimizer),
+        (fresh.critic.optimizer, trained.critic.optimizer),
+        (fresh.ent_coef_optimizer, trained.ent_coef_optimizer),
+    ):
+        assert mine is not None and theirs is not None
+        a, b = mine.state_dict(), theirs.state_dict()
+        assert a["param_groups"] == b["param_groups"]
+        for index, entries in b["state"].items():
+            for name, value in entries.items():
+                torch.testing.assert_close(a["state"][index][name], value, rtol=0, atol=0)
+    assert (fresh.num_timesteps, fresh._n_updates) == (150, 100)
+
+    # The buffer refilled from the dataset holds what SB3 stored, actions to float32 rounding.
+    dataset = from_replay_buffer(trained.replay_buffer, gym.make(CART))
+    refill_buffer(fresh, dataset)
+    old, new = trained.replay_buffer, fresh.replay_buffer
+    assert (new.pos, new.full) == (old.pos, old.full)
+    for name in ("observations", "next_observations", "rewards", "dones", "timeouts"):
+        got, want = getattr(new, name)[: old.pos], getattr(old, name)[: old.pos]
+        if name in ("dones", "timeouts"):
+            # The newest, unfinished episode ends `truncated` in the dataset: done by timeout.
+            got, want = got[:-1], want[:-1]
+        np.testing.assert_array_equal(got, want, err_msg=name)
+    np.testing.assert_allclose(new.actions[: old.pos], old.actions[: old.pos], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"env_id": "physprior/Nope-v0"}, "unknown environment id 'physprior/Nope-v0'"),
+        ({"agent": "ppo"}, "agent must be 'sac' or 'random', got 'ppo'"),
+        ({"steps": 0}, "steps must be at least 1, got 0"),
+        ({"seed": -1}, "seed must be at least 0, got -1"),
+        ({"flush_every": 0}, "flush_every must be at least 1"),
+        ({"agent": "random", "sac_kwargs": {"gamma": 0.9}}, "sac_kwargs are for agent='sac'"),
+        ({"sac_kwargs": {"seed": 1}}, "sac_kwargs may not set seed"),
+    ],
+)
+def test_bad_config_gives_one_line_error(
+    tmp_path: Path, changes: dict[str, object], message: str
+) -> None:
+    fields: dict[str, object] = {"env_id": PENDULUM, "steps": 10, "out": str(tmp_path / "x.npz")}
+    fields.update(changes)
+    with pytest.raises(ValueError) as err:
+        collect(CollectConfig(**fields, progress=False))
+    assert message in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_resume_refuses_another_run(tmp_path: Path) -> None:
+    out = str(tmp_path / "r.npz")
+    collect(CollectConfig(PENDULUM, 20, out, agent="random", seed=1, progress=False))
+    with pytest.raises(ValueError, match=r"seed \(1 in the file, 2 now\)"):
+        collect(
+            CollectConfig(PENDULUM, 40, out, agent="random", seed=2, resume=True, progress=False)
+        )
+    with pytest.raises(ValueError, match="already holds 20 rows, more than steps=10"):
+        collect(
+            CollectConfig(PENDULUM, 10, out, agent="random", seed=1, resume=True, progress=False)
+        )
+    # A finished run resumed to the same length is left as it is, file untouched.
+    before = Path(out).read_bytes()
+    same = collect(
+        CollectConfig(PENDULUM, 20, out, agent="random", seed=1, resume=True, progress=False)
+    )
+    assert same.new_rows == 0 and len(same.dataset) == 20
+    assert Path(out).read_bytes() == before
