@@ -124,6 +124,37 @@ def sac_paths(out: str | os.PathLike[str]) -> tuple[Path, Path]:
     return path.with_name(f"{stem}.sac.zip"), path.with_name(f"{stem}.sac.safetensors")
 
 
+def load_sac(out: str | os.PathLike[str]) -> Any:
+    """The SAC agent a `collect` run into `out` trained, rebuilt without unpickling anything.
+
+    Reads the dataset's meta (env id, SAC settings) and the agent's safetensors state next to
+    it (`sac_paths(out)[1]`); returns a `stable_baselines3.SAC` ready to `predict`. Its replay
+    buffer is empty (the dataset holds the experience). Raises ValueError with a one-line
+    message when `out` was not collected by SAC or its state file is missing.
+    """
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from ._collect_sac import make_sac, restore_agent_state
+
+    dataset = TransitionDataset.load(out)
+    meta = dataset.meta
+    kwargs = meta.extra.get("sac_kwargs")
+    _, state_path = sac_paths(out)
+    if meta.agent != "sac" or kwargs is None:
+        raise ValueError(f"{out} was collected by agent {meta.agent!r}, not SAC")
+    if not state_path.is_file():
+        raise ValueError(f"{out}: the SAC state file {state_path} is missing")
+    env_kwargs = dict(meta.extra.get("env_kwargs") or {})
+    if meta.extra.get("max_episode_steps") is not None:
+        env_kwargs["max_episode_steps"] = meta.extra["max_episode_steps"]
+    vec = DummyVecEnv([lambda: Monitor(gym.make(meta.env_id, **env_kwargs))])
+    # A one-row buffer: the agent is for acting, and the run's buffer could be large.
+    model = make_sac(vec, meta.seed or 0, {**kwargs, "buffer_size": 1})
+    restore_agent_state(model, state_path)
+    return model
+
+
 def collect(config: CollectConfig) -> CollectResult:
     """Run `config.agent` in `config.env_id` and record `config.steps` transitions to `out`.
 

@@ -13,7 +13,6 @@ import math
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from tqdm import tqdm
@@ -30,23 +29,52 @@ class EnvsConfig:
 
     json: str | None = None
     """Also write the table as JSON to this file."""
+    rollout: int | None = None
+    """Also run this many zero-action steps of each env and report its energy drift."""
+    seed: int = 0
+    """Seed of every environment's reset (with `rollout`)."""
 
 
 @dataclass(frozen=True)
-class DemoConfig:
-    """`physprior demo`: the main job on its small default.
+class CollectCommandConfig:
+    """`physprior collect`: record the transitions of an agent acting in an env."""
 
-    For now: every environment with a short zero-action rollout and its energy drift.
-    """
-
-    out: str = "runs/demo"
-    """Folder for `demo.json`, `config.json` and `report.md`."""
-    steps: int = 100
-    """Zero-action steps per environment."""
+    env_id: str
+    """Registered environment id."""
+    out: str
+    """The dataset file (`.npz`); SAC's files go next to it."""
+    steps: int
+    """Env steps to record."""
+    agent: Literal["sac", "random"] = "sac"
+    """`sac`: a Stable-Baselines3 SAC agent learning as it acts; `random`: uniform actions."""
     seed: int = 0
-    """Seed of every environment's reset."""
-    envs: tuple[str, ...] = ENV_IDS
-    """Which environment ids to run."""
+    """Seed of the env, the actions and SAC."""
+    flush_every: int = 10_000
+    """Rewrite the file every this many steps (a kill loses at most this many)."""
+    resume: bool = False
+    """Continue the collection in `out`."""
+
+
+@dataclass(frozen=True)
+class PlanCommandConfig:
+    """`physprior plan`: model-predictive control with a trained model on the real env."""
+
+    env_id: str
+    """The real environment to act in."""
+    model_dir: str
+    """A checkpoint or training run folder of a model trained on `env_id` data."""
+    planner: Literal["cem", "mppi"] = "cem"
+    """Planner: cross-entropy method or model-predictive path integral control."""
+    episodes: int = 10
+    """Real episodes to score."""
+    json: str | None = None
+    """Write the results to this JSON file."""
+    seed: int = 0
+    """Seed of the env and the planner's sampling."""
+    max_episode_steps: int | None = None
+    """Cap episodes at this many steps (default: the env's own limit)."""
+    planner_config: tuple[tuple[str, object], ...] = ()
+    """Planner settings as (name, value) pairs, e.g. horizon=30 population=400."""
 
 
 @dataclass(frozen=True)
@@ -137,8 +165,11 @@ def _cmd_envs(config: EnvsConfig) -> int:
             f"{r.env_id:<36} {r.state_layout:>6} {r.q_dim:>5} {r.obs_dim:>4} {r.action_dim:>4} "
             f"{r.dt:>8.4g} {r.max_episode_steps!s:>6}"
         )
+    payload: dict[str, Any] = {"envs": [asdict(r) for r in rows]}
+    if config.rollout is not None:
+        payload["rollouts"] = [r.as_dict() for r in _survey(config.rollout, config.seed)]
     if config.json:
-        atomic_write_text(config.json, json.dumps([asdict(r) for r in rows], indent=2) + "\n")
+        atomic_write_text(config.json, json.dumps(payload, indent=2) + "\n")
     return 0
 
 
@@ -146,47 +177,72 @@ def _format_drift(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.2e}"
 
 
-def _demo_report(results: list[RolloutSurvey], config: DemoConfig) -> str:
-    lines = [
-        "# physprior demo",
-        "",
-        f"Zero-action rollouts of {config.steps} steps (seed {config.seed}). Energy drift is",
-        "max_t |H(z_t) - H(z_0)| / |H(z_0)| with the true Hamiltonian; MuJoCo envs have none.",
-        "",
-        "| env | layout | q_dim | dt | steps | return | energy drift | steps/s |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in results:
-        lines.append(
-            f"| {r.env.env_id} | {r.env.state_layout} | {r.env.q_dim} | {r.env.dt:.4g} | "
-            f"{r.steps} | {r.episode_return:.4g} | {_format_drift(r.max_relative_energy_drift)} "
-            f"| {r.steps_per_second:.0f} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _cmd_demo(config: DemoConfig) -> int:
-    if config.steps < 1:
-        raise ValueError(f"--steps must be at least 1, got {config.steps}")
-    unknown = [e for e in config.envs if e not in ENV_IDS]
-    if unknown:
-        raise ValueError(f"unknown environment id(s) {unknown}; run `physprior envs` for the list")
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.json", json.dumps(asdict(config), indent=2) + "\n")
+def _survey(steps: int, seed: int) -> list[RolloutSurvey]:
+    """Zero-action rollouts of every env, with the relative drift of the true energy."""
+    if steps < 1:
+        raise ValueError(f"--rollout must be at least 1 step, got {steps}")
+    print(f"\nzero-action rollouts of {steps} steps (energy drift: max_t |H_t - H_0| / |H_0|)")
     results = []
-    for env_id in tqdm(config.envs, desc="zero-action rollouts", unit="env"):
-        result = zero_action_rollout(env_id, config.steps, seed=config.seed)
+    for env_id in tqdm(ENV_IDS, desc="zero-action rollouts", unit="env"):
+        result = zero_action_rollout(env_id, steps, seed=seed)
         results.append(result)
         tqdm.write(
             f"{env_id:<36} steps {result.steps:>4}  return {result.episode_return:>10.4g}  "
             f"energy drift {_format_drift(result.max_relative_energy_drift):>9}"
         )
-    atomic_write_text(
-        out / "demo.json", json.dumps([r.as_dict() for r in results], indent=2) + "\n"
-    )
-    report = atomic_write_text(out / "report.md", _demo_report(results, config))
+    return results
+
+
+def _cmd_demo(config: Any) -> int:
+    from physprior.demo import run_demo
+
+    report = run_demo(config)
     print(f"wrote {report}")
+    return 0
+
+
+def _cmd_collect(config: CollectCommandConfig) -> int:
+    from physprior.agents.collect import CollectConfig, collect
+
+    result = collect(
+        CollectConfig(
+            config.env_id,
+            config.steps,
+            config.out,
+            agent=config.agent,
+            seed=config.seed,
+            flush_every=config.flush_every,
+            resume=config.resume,
+        )
+    )
+    episodes = len(result.dataset.episode_ids)
+    print(
+        f"wrote {len(result.dataset)} transitions ({episodes} episodes; {result.new_rows} new "
+        f"in {result.seconds:.0f} s) to {result.path}"
+    )
+    if result.policy_path is not None:
+        print(f"SAC agent: {result.policy_path}")
+    return 0
+
+
+def _cmd_plan(config: PlanCommandConfig) -> int:
+    from physprior.agents.planners import run_plan
+
+    result = run_plan(
+        config.env_id,
+        config.model_dir,
+        config.planner,
+        episodes=config.episodes,
+        seed=config.seed,
+        json_path=config.json,
+        overrides=dict(config.planner_config),
+        max_episode_steps=config.max_episode_steps,
+    )
+    print(
+        f"{config.planner} with {config.model_dir} on {config.env_id}: return "
+        f"{result['mean_return']:.4g} +- {result['std_return']:.3g} over {config.episodes} "
+        f"episodes, {result['decision_ms_mean']:.1f} ms per action"
+    )
     return 0
 
 
@@ -307,14 +363,55 @@ def build_parser() -> argparse.ArgumentParser:
 
     envs = sub.add_parser("envs", help="list the registered environments and their layouts")
     envs.add_argument("--json", help="also write the table as JSON to this file")
-
-    demo = sub.add_parser("demo", help="run the main job on its small default")
-    demo.add_argument("--out", default=DemoConfig.out, help="output folder (default: %(default)s)")
-    demo.add_argument("--steps", type=int, default=DemoConfig.steps, help="steps per env")
-    demo.add_argument("--seed", type=int, default=DemoConfig.seed, help="reset seed")
-    demo.add_argument(
-        "--envs", nargs="+", default=list(DemoConfig.envs), metavar="ENV_ID", help="env ids"
+    envs.add_argument(
+        "--rollout", type=int, metavar="STEPS", help="also run a zero-action rollout of each env"
     )
+    envs.add_argument("--seed", type=int, default=0, help="reset seed of the rollouts")
+
+    from physprior.demo import DemoConfig
+
+    demo = sub.add_parser(
+        "demo", help="the main job: SAC data, four models, comparison with MuJoCo, MPC, report"
+    )
+    demo.add_argument("--out", default=DemoConfig.out, help="output folder (default: %(default)s)")
+    demo.add_argument("--env", default=DemoConfig.env_id, help="full-state MuJoCo env id")
+    demo.add_argument("--steps", type=int, default=DemoConfig.steps, help="SAC env steps")
+    demo.add_argument("--epochs", type=int, default=DemoConfig.epochs, help="epochs per model")
+    demo.add_argument(
+        "--models", nargs="+", default=list(DemoConfig.models), help="models to compare"
+    )
+    demo.add_argument(
+        "--horizon", type=int, default=DemoConfig.horizon, help="open-loop test horizon (steps)"
+    )
+    demo.add_argument("--mpc-steps", type=int, default=DemoConfig.mpc_steps, help="MPC steps")
+    demo.add_argument("--seed", type=int, default=DemoConfig.seed)
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    col = sub.add_parser("collect", help="record an agent's transitions in an env (.npz)")
+    col.add_argument("env_id", help="registered environment id")
+    col.add_argument("--agent", choices=["sac", "random"], default="sac")
+    col.add_argument("--steps", type=int, required=True, help="env steps to record")
+    col.add_argument("--seed", type=int, default=0)
+    col.add_argument("--out", required=True, help="output dataset (.npz)")
+    col.add_argument("--flush-every", type=int, default=10_000, help="steps between file writes")
+    col.add_argument("--resume", action="store_true", help="continue the collection in --out")
+
+    plan = sub.add_parser("plan", help="MPC with a trained model on the real env")
+    plan.add_argument("env_id", help="the real environment")
+    plan.add_argument("--model", required=True, help="checkpoint or training run folder")
+    plan.add_argument("--planner", choices=["cem", "mppi"], default="cem")
+    plan.add_argument("--episodes", type=int, default=10)
+    plan.add_argument("--json", help="write the results to this file")
+    plan.add_argument("--seed", type=int, default=0)
+    plan.add_argument("--max-episode-steps", type=int, help="cap each episode at this many steps")
+    plan.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="planner settings, e.g. --set horizon=30 population=400 iterations=5",
+    )
+
     gen = sub.add_parser("generate", help="generate trajectories of a physics env (.npz)")
     gen.add_argument("env_id", help="registered environment id")
     gen.add_argument("--trajectories", type=int, required=True, help="number of trajectories")
@@ -371,12 +468,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "envs":
-            return _cmd_envs(EnvsConfig(json=args.json))
+            return _cmd_envs(EnvsConfig(json=args.json, rollout=args.rollout, seed=args.seed))
         if args.command == "demo":
-            config = DemoConfig(
-                out=args.out, steps=args.steps, seed=args.seed, envs=tuple(args.envs)
+            from physprior.demo import DemoConfig
+
+            return _cmd_demo(
+                DemoConfig(
+                    out=args.out,
+                    env_id=args.env,
+                    steps=args.steps,
+                    epochs=args.epochs,
+                    models=tuple(args.models),
+                    horizon=args.horizon,
+                    mpc_steps=args.mpc_steps,
+                    seed=args.seed,
+                    progress=not args.no_progress,
+                )
             )
-            return _cmd_demo(config)
+        if args.command == "collect":
+            return _cmd_collect(
+                CollectCommandConfig(
+                    env_id=args.env_id,
+                    out=args.out,
+                    steps=args.steps,
+                    agent=args.agent,
+                    seed=args.seed,
+                    flush_every=args.flush_every,
+                    resume=args.resume,
+                )
+            )
+        if args.command == "plan":
+            return _cmd_plan(
+                PlanCommandConfig(
+                    env_id=args.env_id,
+                    model_dir=args.model,
+                    planner=args.planner,
+                    episodes=args.episodes,
+                    json=args.json,
+                    seed=args.seed,
+                    max_episode_steps=args.max_episode_steps,
+                    planner_config=_parse_model_config(args.set),
+                )
+            )
         if args.command == "generate":
             return _cmd_generate(
                 GenerateConfig(

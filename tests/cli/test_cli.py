@@ -16,23 +16,47 @@ def test_envs_lists_every_id(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     out = capsys.readouterr().out
     for env_id in ENV_IDS:
         assert env_id in out
-    rows = json.loads((tmp_path / "envs.json").read_text())
+    rows = json.loads((tmp_path / "envs.json").read_text())["envs"]
     assert {r["env_id"] for r in rows} == set(ENV_IDS)
 
 
-def test_demo_writes_report(tmp_path: Path) -> None:
-    ids = ["physprior/MassSpring-v0", "physprior/SwimmerFull-v0"]
-    assert main(["demo", "--out", str(tmp_path), "--steps", "20", "--envs", *ids]) == 0
-    results = json.loads((tmp_path / "demo.json").read_text())
-    assert [r["env"]["env_id"] for r in results] == ids
-    assert results[0]["max_relative_energy_drift"] < 1e-10
-    assert "MassSpring" in (tmp_path / "report.md").read_text()
+def test_envs_rollout_reports_energy_drift(tmp_path: Path) -> None:
+    assert main(["envs", "--rollout", "10", "--json", str(tmp_path / "envs.json")]) == 0
+    rollouts = json.loads((tmp_path / "envs.json").read_text())["rollouts"]
+    assert [r["env"]["env_id"] for r in rollouts] == list(ENV_IDS)
+    by_id = {r["env"]["env_id"]: r for r in rollouts}
+    assert by_id["physprior/MassSpring-v0"]["max_relative_energy_drift"] < 1e-10
 
 
-def test_demo_refuses_unknown_env(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    assert main(["demo", "--out", str(tmp_path), "--envs", "physprior/Nope-v0"]) == 2
+def test_demo_runs_end_to_end_on_a_tiny_setting(tmp_path: Path) -> None:
+    """Every stage of the main job, shrunk to seconds: InvertedPendulumFull episodes are short."""
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--env", "physprior/InvertedPendulumFull-v0"]
+    args += ["--steps", "400", "--epochs", "1", "--horizon", "5", "--mpc-steps", "5"]
+    args += ["--no-progress"]
+    args += ["--models", "node-so", "mlp"]
+    assert main(args) == 0
+    report = (out / "report.md").read_text()
+    for expected in ("node-so", "mlp", "random policy", "rollout_error.png", "returns.png"):
+        assert expected in report
+    for plot in ("rollout_error.png", "trajectory.png", "returns.png"):
+        assert (out / plot).read_bytes().startswith(b"\x89PNG")
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["open_loop"]) == {"node-so", "mlp"}
+    assert results["data"]["rows"] == 400
+    # A second run over the same folder reuses every finished stage.
+    assert main(args) == 0
+
+
+def test_demo_refuses_unknown_env_and_model(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["demo", "--out", str(tmp_path), "--env", "physprior/Nope-v0"]) == 2
     err = capsys.readouterr().err
     assert "unknown environment id" in err and err.count("\n") == 1
+    assert main(["demo", "--out", str(tmp_path), "--models", "node-so", "gpt"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown demo model(s) ['gpt']" in err and err.count("\n") == 1
 
 
 def test_generate_train_eval_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
