@@ -196,11 +196,14 @@ class ModelDynamics:
     def diverged(self, next_obs: Tensor) -> Tensor:
         """`(N, D) -> (N,)` bool: not finite, or a coordinate beyond `bound` training stds."""
         norm = self.model.state_norm
-        # NaN compares False, so one `<=` flags non-finite rows together with far-out ones; the
-        # limit is capped at the largest finite float so that inf is flagged under bound=inf.
+        # The limit is capped at the largest finite float so that inf is flagged under
+        # bound=inf. The largest excess over the limit of each row is compared once: NaN
+        # propagates through `amax` and compares False, so one `<=` flags non-finite rows
+        # together with far-out ones (and a float `amax` over the row is about twice as fast
+        # on CPU as `all` over a bool tensor, measurably so at thousands of rows).
         limit = torch.clamp(self.bound * norm.std, max=torch.finfo(norm.std.dtype).max)
-        inside = (next_obs - norm.mean).abs() <= limit
-        return ~inside.all(dim=-1)
+        excess = (next_obs - norm.mean).abs_().sub_(limit)
+        return ~(excess.amax(dim=-1) <= 0)
 
     # ------------------------------------------------------------------ transitions
     def step(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -235,21 +238,60 @@ class ModelDynamics:
 
         `sum_t discount^t r_t` over the rewards an agent in the learned env would collect: the
         step that terminates or diverges is counted (with its returned, finite next state),
-        rewards after it are not.
+        rewards after it are not. ValueError on a wrong shape or a non-finite input.
+
+        The hot path of the planners (every candidate of every CEM iteration): memoryless
+        models (all but `rnn`, `lstm`) are rolled out in one `model.rollout` call, which folds
+        their networks once per rollout rather than once per step, and the reward and
+        termination are evaluated once on all `(N * H)` transitions. That equals stepping:
+        states are identical up to the first divergence or termination of a row, and nothing
+        after it is counted (a diverged row's later, possibly non-finite states are masked).
         """
         obs = self._check_batch(obs, "obs", self.obs_dim, None)
-        n = obs.shape[0]
-        if not isinstance(actions, Tensor):
-            actions = torch.as_tensor(actions)
-        if actions.ndim != 3 or actions.shape[0] != n or actions.shape[2] != self.action_dim:
-            raise ValueError(
-                f"actions have shape {tuple(actions.shape)}, expected ({n}, H, {self.action_dim})"
+        n, a = obs.shape[0], self.action_dim
+        actions = torch.as_tensor(actions, dtype=self.dtype, device=self.device)
+        if actions.ndim != 3 or actions.shape[0] != n or actions.shape[2] != a:
+            raise ValueError(f"actions have shape {tuple(actions.shape)}, expected ({n}, H, {a})")
+        if not bool(torch.isfinite(actions).all()):
+            raise ValueError("actions contains NaN or inf")
+        horizon = actions.shape[1]
+        if horizon == 0:
+            return obs.new_zeros(n)
+        with torch.no_grad():
+            if self.model.training:
+                self.model.eval()
+            actions = torch.clamp(actions, self.action_low, self.action_high)
+            first, memory = self.model.step_with_memory(obs, actions[:, 0])
+            if memory is not None:  # recurrent: every step starts from fresh memory
+                return self._stepped_returns(obs, actions, discount)
+            diverged_first = self.diverged(first)
+            # From the first step on the rollout runs from the returned (finite) state.
+            first = torch.where(diverged_first.unsqueeze(-1), obs, first)
+            states = torch.cat((obs.unsqueeze(1), self.model.rollout(first, actions[:, 1:])), 1)
+            before, after = states[:, :-1], states[:, 1:]  # (N, H, D) each
+            diverged = self.diverged(after)
+            diverged[:, 0] = diverged_first
+            after = torch.where(diverged.unsqueeze(-1), before, after)
+            flat = (n * horizon, self.obs_dim)
+            reward = self.reward_fn(
+                before.reshape(flat), actions.reshape(-1, a), after.reshape(flat)
             )
+            terminated = self.termination_fn(after.reshape(flat)).view(n, horizon)
+            ended = (terminated | diverged).to(torch.int32)
+            # A step counts while no earlier step of its row terminated or diverged.
+            alive = (torch.cumsum(ended, dim=1) - ended) == 0
+            weights = discount ** torch.arange(horizon, dtype=torch.float64, device=self.device)
+            counted = torch.where(alive, reward.view(n, horizon), 0.0)
+            return (counted * weights.to(counted.dtype)).sum(dim=1)
+
+    def _stepped_returns(self, obs: Tensor, actions: Tensor, discount: float) -> Tensor:
+        """`rollout_returns` one `step` at a time, for checked, clipped inputs."""
+        n = obs.shape[0]
         total = obs.new_zeros(n)
         alive = torch.ones(n, dtype=torch.bool, device=obs.device)
         weight = 1.0
         for t in range(actions.shape[1]):
-            obs, reward, terminated, diverged = self.step(obs, actions[:, t])
+            obs, reward, terminated, diverged = self._transition(obs, actions[:, t])
             total = total + weight * torch.where(alive, reward.to(total.dtype), 0.0)
             alive = alive & ~(terminated | diverged)
             weight *= discount
