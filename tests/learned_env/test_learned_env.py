@@ -332,8 +332,11 @@ def test_vector_env_seeding_and_record_episode_statistics(checkpoint) -> None:
     assert ended > 0
 
 
-def test_step_tensor_and_rollout_returns(checkpoint) -> None:
-    envs = LearnedVectorEnv(checkpoint(INVERTED), INVERTED, 8)
+@pytest.mark.parametrize("bound", [None, 2.0], ids=["default-bound", "tight-bound"])
+def test_step_tensor_and_rollout_returns(checkpoint, bound) -> None:
+    """`rollout_returns` (one model rollout, masked) equals stepping and summing by hand,
+    also when a tight bound makes rows diverge part-way."""
+    envs = LearnedVectorEnv(checkpoint(INVERTED), INVERTED, 8, bound=bound)
     envs.reset(seed=0)
     obs, rewards, terminations, truncations, info = envs.step_tensor(torch.zeros(8, 1))
     assert isinstance(obs, torch.Tensor) and obs.shape == (8, 4)
@@ -352,6 +355,8 @@ def test_step_tensor_and_rollout_returns(checkpoint) -> None:
         alive &= ~(terminated | diverged)
     returns = dynamics.rollout_returns(start, actions, discount=0.9)
     torch.testing.assert_close(returns, expected)
+    if bound is not None:
+        assert not alive.all(), "the tight bound should stop rows part-way"
 
 
 # ---------------------------------------------------------------------------------- bad input
