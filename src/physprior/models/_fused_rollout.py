@@ -72,26 +72,29 @@ def averaged_velocity_rollout_no_grad(
     hidden: Sequence[tuple[Tensor, Tensor]],
     out_weight: Tensor,
     out_bias: Tensor,
-    drift: Tensor,
+    h: float,
     substeps: int,
     act: Callable[[Tensor], Tensor],
 ) -> Tensor:
     """`averaged_velocity_rollout` for inference (no graph), in preallocated buffers.
 
-    Same arguments and result; `biases` may also be `(T, H)` (no actions). Planners and
-    learned envs call this with thousands of rows, where every fresh `(B, H)` tensor is a
-    newly mapped block that page-faults on first touch; here the hidden activations, the
-    increment and the two states of the substep loop are allocated once and overwritten,
-    and the activation runs in place.
+    The same arguments and result, except that the drift is given by its step `h`
+    (`z @ drift = [q + h v, v]`, applied in place) and `biases` may also be `(T, H)` (no
+    actions). Planners and learned envs call this with thousands of rows, where every fresh
+    `(B, H)` tensor is a newly mapped block that page-faults on first touch; here the hidden
+    activations and the increment are allocated once and overwritten, and the activation and
+    the state update run in place.
     """
     activate = _ACTIVATIONS[act][0]
     batch, dim = z0.shape
+    n = dim // 2
     steps = biases.shape[0]
     states = z0.new_empty(batch, steps + 1, dim)
     states[:, 0] = z0
     layers = [z0.new_empty(batch, in_weight.shape[1]) for _ in range(len(hidden) + 1)]
     increment = z0.new_empty(batch, dim)
-    z, z_next = z0.clone(), z0.new_empty(batch, dim)
+    z = z0.clone()
+    q, v = z[:, :n], z[:, n:]
     for t in range(steps):
         bias_t = biases[t]
         for _ in range(substeps):
@@ -99,8 +102,8 @@ def averaged_velocity_rollout_no_grad(
             for j, (weight, bias) in enumerate(hidden):
                 activate(torch.addmm(bias, layers[j], weight, out=layers[j + 1]))
             torch.addmm(out_bias, layers[-1], out_weight, out=increment)
-            torch.addmm(increment, z, drift, out=z_next)
-            z, z_next = z_next, z
+            q.add_(v, alpha=h)  # the drift, with the velocity before this substep's kick
+            z.add_(increment)
         states[:, t + 1] = z
     return states
 

@@ -260,13 +260,13 @@ def _averaged_velocity_rollout(
     drift[n:, :n] = h * torch.eye(n, dtype=z.dtype, device=z.device)
     weight, bias = increment.out_weight, increment.out_bias
     if increment.act in FUSED_ACTIVATIONS:
-        args = (increment.in_weight, increment.hidden, weight, bias, drift, substeps, increment.act)
+        layers = (increment.in_weight, increment.hidden, weight, bias)
         if not torch.is_grad_enabled():  # planners, learned envs, evaluation
-            return averaged_velocity_rollout_no_grad(z, biases, *args)
+            return averaged_velocity_rollout_no_grad(z, biases, *layers, h, substeps, increment.act)
         # Training: the same loop as one autograd node with a hand-written backward.
         if biases.ndim == 2:  # no actions: one bias for every row
             biases = biases.unsqueeze(1).expand(-1, z.shape[0], -1)
-        return averaged_velocity_rollout(z, biases, *args)
+        return averaged_velocity_rollout(z, biases, *layers, drift, substeps, increment.act)
     states = [z]
     for t in range(biases.shape[0]):
         bias_t = biases[t]
