@@ -18,11 +18,7 @@ from torch.nn import functional as F
 from physprior.integrators import Field
 
 from ._base import Memory, ModelConfig, TransitionModel
-from ._fused_rollout import (
-    FUSED_ACTIVATIONS,
-    averaged_velocity_rollout,
-    averaged_velocity_rollout_no_grad,
-)
+from ._inference_rollout import IN_PLACE_ACTIVATIONS, averaged_velocity_rollout_no_grad
 from ._normalized_mlp import FoldedMLP, NormalizedMLP
 from ._registry import register
 from ._rollout import rollout_inputs
@@ -259,14 +255,10 @@ def _averaged_velocity_rollout(
     drift = torch.eye(2 * n, dtype=z.dtype, device=z.device)
     drift[n:, :n] = h * torch.eye(n, dtype=z.dtype, device=z.device)
     weight, bias = increment.out_weight, increment.out_bias
-    if increment.act in FUSED_ACTIVATIONS:
+    if increment.act in IN_PLACE_ACTIVATIONS and not torch.is_grad_enabled():
+        # Planners, learned envs, evaluation: the same loop in preallocated buffers.
         layers = (increment.in_weight, increment.hidden, weight, bias)
-        if not torch.is_grad_enabled():  # planners, learned envs, evaluation
-            return averaged_velocity_rollout_no_grad(z, biases, *layers, h, substeps, increment.act)
-        # Training: the same loop as one autograd node with a hand-written backward.
-        if biases.ndim == 2:  # no actions: one bias for every row
-            biases = biases.unsqueeze(1).expand(-1, z.shape[0], -1)
-        return averaged_velocity_rollout(z, biases, *layers, drift, substeps, increment.act)
+        return averaged_velocity_rollout_no_grad(z, biases, *layers, h, substeps, increment.act)
     states = [z]
     for t in range(biases.shape[0]):
         bias_t = biases[t]
