@@ -119,15 +119,18 @@ def plot_returns(
     *,
     title: str = "Return on the real environment",
 ) -> Path:
-    """A bar per agent: mean episode return with its standard deviation (if several episodes)."""
+    """A horizontal bar per agent: mean episode return, with its standard deviation as an
+    error bar when there are several episodes."""
     plt = _pyplot()
     names = list(returns)
     means = [float(np.mean(returns[n])) if len(returns[n]) else math.nan for n in names]
     stds = [float(np.std(returns[n])) if len(returns[n]) > 1 else 0.0 for n in names]
-    figure, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(names) + 1), 3.5))
-    ax.bar(names, means, yerr=stds, capsize=4, color="tab:blue", alpha=0.8)
-    ax.axhline(0.0, color="black", linewidth=0.8)
-    ax.set_ylabel("episode return")
+    figure, ax = plt.subplots(figsize=(6, 0.45 * len(names) + 1.2))
+    positions = np.arange(len(names))[::-1]  # first agent on top
+    ax.barh(positions, means, xerr=stds if any(stds) else None, capsize=4, alpha=0.8)
+    ax.set_yticks(positions, names)
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_xlabel("episode return")
     ax.set_title(title)
-    ax.grid(True, axis="y", alpha=0.3)
+    ax.grid(True, axis="x", alpha=0.3)
     return _save(figure, path)
