@@ -27,6 +27,10 @@ many epochs to act), `--hidden` and `--layers` configurable (paper: 512 x 3).
 
     python benchmarks/srnn_threebody.py --out runs/bench-threebody           # about 20 min
     python benchmarks/srnn_threebody.py --epochs 20 --hidden 64 --out /tmp/t  # a quick look
+
+The same table with seeds, resume and a report is the `srnn-threebody` suite of
+`physprior bench` (`physprior.benchmarks.srnn_threebody`), which this script shares its
+true-equations rollout with.
 """
 
 from __future__ import annotations
@@ -40,9 +44,9 @@ from pathlib import Path
 import torch
 
 from physprior._io import atomic_write_text
+from physprior.benchmarks.srnn_threebody import true_equations_rollout
 from physprior.data import TransitionDataset, generate_trajectories, make_windows
 from physprior.evaluation import metrics
-from physprior.integrators import SplitField, get_integrator
 from physprior.models import make
 from physprior.training import TrainConfig, train
 
@@ -79,26 +83,6 @@ def table_rows(hidden: int, layers: int) -> list[Row]:
         ),
         Row("single-step O-NET E-E", "node", {**net, "integrator": "euler"}, "single", 0.65, 0.16),
     ]
-
-
-def true_equations_rollout(states: torch.Tensor, dt: float) -> torch.Tensor:
-    """Leapfrog at step `dt` on the exact three-body Hamiltonian (m = G = 1) from `states[:, 0]`."""
-
-    def acceleration(q: torch.Tensor) -> torch.Tensor:
-        pos = q.reshape(*q.shape[:-1], 3, 2)
-        diff = pos[..., None, :, :] - pos[..., :, None, :]  # [i, j] = q_j - q_i
-        dist3 = diff.square().sum(-1).pow(1.5) + torch.eye(3, dtype=q.dtype)  # no self-force
-        force = (diff / dist3[..., None]).sum(-2)
-        return force.reshape(q.shape)
-
-    field = SplitField.from_separable(lambda p: p, acceleration)
-    leapfrog = get_integrator("leapfrog")
-    z = states[:, 0]
-    out = [z]
-    for _ in range(states.shape[1] - 1):
-        z = leapfrog.step(field, z, dt)
-        out.append(z)
-    return torch.stack(out, dim=1)
 
 
 def position_error(predicted: torch.Tensor, true: torch.Tensor) -> tuple[float, float]:

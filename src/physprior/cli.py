@@ -246,6 +246,46 @@ def _cmd_plan(config: PlanCommandConfig) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class BenchCommandConfig:
+    """`physprior bench`: run a benchmark suite that reproduces a paper's results."""
+
+    suite: str
+    """Suite name (`physprior.benchmarks.SUITES`)."""
+    out: str
+    """Output folder: `jobs/`, `results.json`, `report.md`, plots. Finished jobs are kept and
+    not run again."""
+    scale: Literal["smoke", "default", "paper"] = "smoke"
+    """`smoke`: minutes; `default`: about 30 minutes on 2 cores; `paper`: the full protocol."""
+    backend: Literal["local", "ray"] = "local"
+    """`local`: one job after another in this process; `ray`: Ray Tune trials."""
+    seeds: int = 1
+    """Seeds 0..N-1 of every (model, env) job."""
+    address: str | None = None
+    """Ray cluster to join (default: start a local one)."""
+    progress: bool = True
+    """Show progress bars."""
+
+
+def _cmd_bench(config: BenchCommandConfig) -> int:
+    from physprior.benchmarks import run_bench
+
+    try:
+        report = run_bench(
+            config.suite,
+            scale=config.scale,
+            backend=config.backend,
+            seeds=config.seeds,
+            out=config.out,
+            address=config.address,
+            progress=config.progress,
+        )
+    except ImportError as err:  # the ray extra is missing
+        raise RuntimeError(str(err)) from None
+    print(f"wrote {report}")
+    return 0
+
+
 def _parse_model_config(items: Sequence[str]) -> tuple[tuple[str, object], ...]:
     """`["hidden=128", "integrator=leapfrog"]` -> pairs with JSON-parsed values."""
     pairs = []
@@ -412,6 +452,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="planner settings, e.g. --set horizon=30 population=400 iterations=5",
     )
 
+    bench = sub.add_parser("bench", help="run a benchmark suite that reproduces a paper's results")
+    bench.add_argument("suite", help="suite name, e.g. srnn-threebody or hnn-toy")
+    bench.add_argument("--scale", choices=["smoke", "default", "paper"], default="smoke")
+    bench.add_argument("--backend", choices=["local", "ray"], default="local")
+    bench.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per (model, env)")
+    bench.add_argument("--out", required=True, help="output folder (finished jobs are kept)")
+    bench.add_argument("--address", help="Ray cluster to join (default: start a local one)")
+    bench.add_argument("--no-progress", action="store_true", help="no progress bars")
+
     gen = sub.add_parser("generate", help="generate trajectories of a physics env (.npz)")
     gen.add_argument("env_id", help="registered environment id")
     gen.add_argument("--trajectories", type=int, required=True, help="number of trajectories")
@@ -508,6 +557,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                     seed=args.seed,
                     max_episode_steps=args.max_episode_steps,
                     planner_config=_parse_model_config(args.set),
+                )
+            )
+        if args.command == "bench":
+            return _cmd_bench(
+                BenchCommandConfig(
+                    suite=args.suite,
+                    out=args.out,
+                    scale=args.scale,
+                    backend=args.backend,
+                    seeds=args.seeds,
+                    address=args.address,
+                    progress=not args.no_progress,
                 )
             )
         if args.command == "generate":

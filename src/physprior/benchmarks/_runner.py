@@ -1,0 +1,267 @@
+"""Run a suite's grid of jobs, locally or on Ray, resumably, and write results and report.
+
+Output folder `out`:
+
+- `jobs/<key>.json`: one finished job's `JobResult.to_dict()`, written atomically the moment it
+  finishes. A re-run skips every job whose file exists (resume after a kill), and any backend
+  reads the files of any other.
+- `results.json`: the run's config (suite, scale, backend, seeds, physprior version) and every
+  job's result (its row, env, seed, params, data hash, metrics, curves) in grid order.
+- `report.md` and PNG plots (see `physprior.benchmarks._report`).
+
+Both backends run each job with torch limited to `int(job.cpus)` threads (at least 1), so a job
+computes bitwise the same numbers whichever backend runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import torch
+from tqdm.auto import tqdm
+
+from physprior import __version__
+from physprior._io import atomic_write_text
+
+from ._framework import SCALES, Job, JobResult, Suite
+
+Backend = Literal["local", "ray"]
+BACKENDS: tuple[Backend, ...] = get_args(Backend)
+JOBS_DIR = "jobs"
+RESULTS_FILE = "results.json"
+RAY_INSTALL_HINT = "the ray backend needs Ray: pip install 'physprior[ray]'"
+
+
+def run_bench(
+    suite: str,
+    scale: str = "smoke",
+    backend: str = "local",
+    seeds: int = 1,
+    out: str | os.PathLike[str] = "runs/bench",
+    address: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """Run suite `suite` at `scale` over `seeds` seeds with `backend`; return the report's path.
+
+    `address`: the Ray cluster to join (`backend="ray"` only; None starts a local one).
+    Jobs already finished in `out/jobs/` are not run again.
+    """
+    from physprior.benchmarks import get_suite  # the registry imports this module
+
+    chosen = get_suite(suite)
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {list(SCALES)}, got {scale!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
+    if address is not None and backend != "ray":
+        raise ValueError(f"address is for backend='ray', got backend={backend!r}")
+    out_dir = Path(out)
+    jobs = chosen.jobs(scale, seeds)
+    results = run_jobs(chosen, jobs, out_dir, backend=backend, address=address, progress=progress)
+    config = {
+        "suite": chosen.name,
+        "title": chosen.title,
+        "scale": scale,
+        "backend": backend,
+        "seeds": seeds,
+        "physprior_version": __version__,
+    }
+    payload = {"config": config, "results": [r.to_dict() for r in results]}
+    atomic_write_text(out_dir / RESULTS_FILE, json.dumps(payload, indent=1) + "\n")
+    from ._report import write_report  # matplotlib is imported only when plotting
+
+    return write_report(chosen, results, out_dir, config)
+
+
+def run_jobs(
+    suite: Suite,
+    jobs: Sequence[Job],
+    out: str | os.PathLike[str],
+    *,
+    backend: str = "local",
+    address: str | None = None,
+    progress: bool = True,
+) -> list[JobResult]:
+    """Run the jobs of `jobs` that have no file in `out/jobs/` yet; return all results in order.
+
+    Each result is saved to `out/jobs/<key>.json` as soon as it is known.
+    """
+    keys = [job.key() for job in jobs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"suite {suite.name!r} has duplicate jobs in its grid")
+    for job in jobs:
+        if job.suite != suite.name:
+            raise ValueError(f"job {job.key()} belongs to suite {job.suite!r}, not {suite.name!r}")
+    jobs_dir = Path(out) / JOBS_DIR
+    done = {key: r for key in keys if (r := load_job_result(jobs_dir, key)) is not None}
+    pending = [job for job, key in zip(jobs, keys, strict=True) if key not in done]
+
+    def save(result: JobResult) -> None:
+        key = result.job.key()
+        atomic_write_text(jobs_dir / f"{key}.json", json.dumps(result.to_dict()) + "\n")
+        done[key] = result
+
+    if pending:
+        if backend == "local":
+            _run_local(suite, pending, save, progress=progress, finished=len(done))
+        elif backend == "ray":
+            storage = (Path(out) / "ray").resolve()
+            _run_ray(suite, pending, save, address=address, progress=progress, storage=storage)
+        else:
+            raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
+    return [done[key] for key in keys]
+
+
+def load_job_result(jobs_dir: Path, key: str) -> JobResult | None:
+    """The saved result of job `key`, or None if it has not finished (or its file is unreadable:
+    files are written atomically, so that only happens if someone edited one; it is re-run)."""
+    path = jobs_dir / f"{key}.json"
+    if not path.is_file():
+        return None
+    try:
+        result = JobResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError):
+        return None
+    return result if result.job.key() == key else None
+
+
+@contextmanager
+def _torch_threads(cpus: float) -> Iterator[None]:
+    """Run with torch limited to the job's CPU request, as a Ray trial is."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(cpus)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def execute_job(run_job: Callable[[Job], JobResult], job: Job) -> JobResult:
+    """Run one job the same way on every backend and check what it returned."""
+    with _torch_threads(job.cpus):
+        result = run_job(job)
+    if not isinstance(result, JobResult) or result.job.key() != job.key():
+        raise TypeError(f"run_job must return the JobResult of job {job.key()} ({job.row!r})")
+    return result
+
+
+def _run_local(
+    suite: Suite,
+    pending: Sequence[Job],
+    save: Callable[[JobResult], None],
+    *,
+    progress: bool,
+    finished: int,
+) -> None:
+    """Run the pending jobs one after the other in this process."""
+    total = finished + len(pending)
+    bar = tqdm(total=total, initial=finished, desc=suite.name, unit="job", disable=not progress)
+    with bar:
+        for job in pending:
+            bar.set_postfix_str(f"{job.row} | {job.env_id} | seed {job.seed}", refresh=True)
+            save(execute_job(suite.run_job, job))
+            bar.update(1)
+
+
+# ------------------------------------------------------------------------------------ Ray
+_RESULT_KEY = "job_result_json"
+"""The one metric a trial reports: its JobResult as JSON text (Tune flattens nested dicts)."""
+
+
+def _ray_trial(config: dict[str, Any], jobs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The function trainable: run the job `config["key"]` of suite `jobs[key]["suite"]`."""
+    from physprior.benchmarks import get_suite
+
+    job = Job.from_dict(jobs[config["key"]])
+    result = execute_job(get_suite(job.suite).run_job, job)
+    return {_RESULT_KEY: json.dumps(result.to_dict()), "seconds": result.seconds}
+
+
+def _run_ray(
+    suite: Suite,
+    pending: Sequence[Job],
+    save: Callable[[JobResult], None],
+    *,
+    address: str | None,
+    progress: bool,
+    storage: Path,
+) -> None:
+    """Run the pending jobs as Ray Tune trials, one per job with the job's CPU/GPU request.
+
+    Trials resolve the suite by name in the worker, so the suite must be registered in
+    `physprior.benchmarks` (which every worker imports). The driver saves each result as its
+    trial reports it, so a kill loses only the trials still running.
+    """
+    try:
+        import ray
+        from ray import tune
+    except ImportError:
+        raise ImportError(RAY_INSTALL_HINT) from None
+
+    jobs = {job.key(): job.to_dict() for job in pending}
+
+    class _SaveResults(tune.Callback):
+        """Write each job's file in the driver the moment its trial reports."""
+
+        def on_trial_result(
+            self, iteration: int, trials: Any, trial: Any, result: Any, **info: Any
+        ) -> None:
+            text = result.get(_RESULT_KEY)
+            if text is not None:
+                save(JobResult.from_dict(json.loads(text)))
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        init: dict[str, Any] = {"address": address, "include_dashboard": False}
+        if address is None:
+            # A local cluster with room for the largest job (Ray refuses unplaceable trials).
+            init["num_cpus"] = max(os.cpu_count() or 1, *(int(-(-j.cpus // 1)) for j in pending))
+            if any(j.gpus > 0 for j in pending) and torch.cuda.is_available():
+                init["num_gpus"] = torch.cuda.device_count()
+        ray.init(**init, log_to_driver=progress, configure_logging=False)
+    try:
+        trainables = {}
+        for resources in sorted({(j.cpus, j.gpus) for j in pending}):
+            trainables[resources] = tune.with_resources(
+                tune.with_parameters(_ray_trial, jobs=jobs),
+                {"cpu": resources[0], "gpu": resources[1]},
+            )
+        # One Tuner per resource request (usually one): with_resources fixes it per trainable.
+        for (cpus, gpus), trainable in trainables.items():
+            keys = [k for k, j in jobs.items() if (j["cpus"], j["gpus"]) == (cpus, gpus)]
+            tuner = tune.Tuner(
+                trainable,
+                param_space={"key": tune.grid_search(keys)},
+                tune_config=tune.TuneConfig(reuse_actors=False),  # a fresh worker per job
+                run_config=tune.RunConfig(
+                    name=f"{suite.name}-{keys[0]}",
+                    storage_path=str(storage),
+                    callbacks=[_SaveResults()],
+                    verbose=1 if progress else 0,
+                    failure_config=tune.FailureConfig(max_failures=0),
+                ),
+            )
+            grid = tuner.fit()
+            failed = []
+            for index in range(len(grid)):
+                trial_result = grid[index]
+                text = (trial_result.metrics or {}).get(_RESULT_KEY)
+                if trial_result.error is not None or text is None:
+                    failed.append(str((trial_result.config or {}).get("key")))
+                    continue
+                save(JobResult.from_dict(json.loads(text)))
+            if failed:
+                raise RuntimeError(
+                    f"{len(failed)} Ray trial(s) of suite {suite.name!r} failed: jobs "
+                    f"{', '.join(sorted(failed))}; the finished jobs are saved"
+                )
+    finally:
+        if started_here:
+            ray.shutdown()

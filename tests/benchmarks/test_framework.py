@@ -1,0 +1,210 @@
+"""The benchmark framework: job keys, the registry, resume, results.json, report, backends."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+import physprior
+from physprior import benchmarks
+from physprior.benchmarks import (
+    SUITES,
+    Claim,
+    Job,
+    JobResult,
+    PaperRow,
+    Suite,
+    _runner,
+    get_suite,
+    hnn_toy,
+)
+
+FAKE = "fake-suite"
+
+
+def _fake_suite(calls: list[Job]) -> Suite:
+    """Two rows on one env; run_job records its calls and returns seed-dependent numbers."""
+
+    def jobs(scale: str, seeds: int) -> list[Job]:
+        return [
+            Job(FAKE, row, "physprior/MassSpring-v0", seed, {"scale": scale, "width": 3})
+            for seed in range(seeds)
+            for row in ("good", "bad")
+        ]
+
+    def run_job(job: Job) -> JobResult:
+        calls.append(job)
+        error = (1.0 if job.row == "good" else 5.0) + 0.5 * job.seed
+        return JobResult(
+            job=job,
+            metrics={"error": error, "other": 2.0},
+            data_hash="0123456789abcdef",
+            seconds=0.01,
+            curves={"error": [0.0, error / 2, error], "energy": [1.0, 1.1, 1.2]},
+            trajectory={"true": [[0.0, 1.0], [1.0, 0.0]], "predicted": [[0.0, 1.0], [0.9, 0.1]]},
+        )
+
+    def good_beats_bad(means: Mapping[tuple[str, str], Mapping[str, float]]) -> bool | None:
+        env = "physprior/MassSpring-v0"
+        return means[("good", env)]["error"] < means[("bad", env)]["error"]
+
+    def missing(means: Mapping[tuple[str, str], Mapping[str, float]]) -> bool | None:
+        return means[("absent", "physprior/MassSpring-v0")]["error"] < 1
+
+    return Suite(
+        name=FAKE,
+        title="A fake suite",
+        metrics=("error", "other"),
+        jobs=jobs,
+        run_job=run_job,
+        paper=(PaperRow("good", "physprior/MassSpring-v0", "error", 0.9, 0.1, "Fake Table 9"),),
+        claims=(
+            Claim("good beats bad", good_beats_bad),
+            Claim("bad beats good", lambda m: not good_beats_bad(m)),
+            Claim("an absent row is small", missing),
+        ),
+    )
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> list[Job]:
+    calls: list[Job] = []
+    monkeypatch.setitem(SUITES, FAKE, _fake_suite(calls))
+    return calls
+
+
+def test_job_key_is_stable_and_covers_every_field() -> None:
+    job = Job("s", "row", "env", 0, {"b": [1, 2], "a": 1.5})
+    # Pinned: a key change would orphan every finished job of earlier runs.
+    assert job.key() == "744ebd0b0474c335"
+    assert Job("s", "row", "env", 0, {"a": 1.5, "b": (1, 2)}).key() == job.key()
+    others = [
+        Job("t", "row", "env", 0, {"b": [1, 2], "a": 1.5}),
+        Job("s", "row2", "env", 0, {"b": [1, 2], "a": 1.5}),
+        Job("s", "row", "env2", 0, {"b": [1, 2], "a": 1.5}),
+        Job("s", "row", "env", 1, {"b": [1, 2], "a": 1.5}),
+        Job("s", "row", "env", 0, {"b": [1, 2], "a": 2.5}),
+        Job("s", "row", "env", 0, {"b": [1, 2], "a": 1.5}, cpus=2),
+        Job("s", "row", "env", 0, {"b": [1, 2], "a": 1.5}, gpus=1),
+    ]
+    assert len({job.key(), *(o.key() for o in others)}) == 1 + len(others)
+    assert Job.from_dict(job.to_dict()).key() == job.key()
+
+
+def test_job_result_round_trips_through_json() -> None:
+    job = Job("s", "row", "env", 3, {"a": 1})
+    result = JobResult(job, {"m": math.inf}, "ab" * 8, 1.5, {"error": [0.0, 1.0]}, None)
+    again = JobResult.from_dict(json.loads(json.dumps(result.to_dict())))
+    assert again == result
+    assert again.to_dict()["key"] == job.key()
+
+
+def test_registry_finds_the_suites_in_a_stable_order() -> None:
+    names = list(SUITES)
+    assert {"hnn-toy", "srnn-threebody"} <= set(names)
+    assert get_suite("hnn-toy") is hnn_toy.SUITE
+    with pytest.raises(ValueError, match=r"unknown benchmark suite 'nope'.*hnn-toy"):
+        get_suite("nope")
+
+
+def test_run_bench_rejects_bad_arguments(fake: list[Job], tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="scale"):
+        benchmarks.run_bench(FAKE, scale="huge", out=tmp_path)
+    with pytest.raises(ValueError, match="backend"):
+        benchmarks.run_bench(FAKE, backend="dask", out=tmp_path)
+    with pytest.raises(ValueError, match="seeds"):
+        benchmarks.run_bench(FAKE, seeds=0, out=tmp_path)
+    assert fake == []
+
+
+def test_results_report_and_resume(fake: list[Job], tmp_path: Path) -> None:
+    report = benchmarks.run_bench(FAKE, seeds=2, out=tmp_path, progress=False)
+    assert len(fake) == 4
+    assert report == tmp_path / "report.md"
+
+    payload = json.loads((tmp_path / "results.json").read_text())
+    assert payload["config"] == {
+        "suite": FAKE,
+        "title": "A fake suite",
+        "scale": "smoke",
+        "backend": "local",
+        "seeds": 2,
+        "physprior_version": physprior.__version__,
+    }
+    assert [(r["job"]["row"], r["job"]["seed"]) for r in payload["results"]] == [
+        ("good", 0),
+        ("bad", 0),
+        ("good", 1),
+        ("bad", 1),
+    ]
+    first = payload["results"][0]
+    assert first["job"]["params"] == {"scale": "smoke", "width": 3}
+    assert first["data_hash"] == "0123456789abcdef"
+    assert first["metrics"] == {"error": 1.0, "other": 2.0}
+
+    text = report.read_text()
+    assert "| good | 1.25 (0.25) | 2 (0) | 0.9 (0.1) |" in text
+    assert "- good beats bad: **holds**" in text
+    assert "good on physprior/MassSpring-v0 error = 1.25" in text
+    assert "- bad beats good: **does not hold**" in text
+    assert "- an absent row is small: **cannot tell**" in text
+    for plot in ("error", "energy", "trajectory"):
+        assert (tmp_path / f"{plot}-massspring-v0.png").stat().st_size > 0
+
+    # Resume: nothing runs again; a lost job file runs that job alone.
+    benchmarks.run_bench(FAKE, seeds=2, out=tmp_path, progress=False)
+    assert len(fake) == 4
+    lost = payload["results"][3]["key"]
+    (tmp_path / "jobs" / f"{lost}.json").unlink()
+    benchmarks.run_bench(FAKE, seeds=2, out=tmp_path, progress=False)
+    assert len(fake) == 5 and fake[-1].key() == lost
+    # More seeds run only the new jobs.
+    benchmarks.run_bench(FAKE, seeds=3, out=tmp_path, progress=False)
+    assert len(fake) == 7 and {j.seed for j in fake[5:]} == {2}
+
+
+def test_ray_backend_without_ray_names_the_extra(
+    fake: list[Job], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    with pytest.raises(ImportError, match=r"pip install 'physprior\[ray\]'"):
+        benchmarks.run_bench(FAKE, backend="ray", out=tmp_path, progress=False)
+    assert fake == []
+
+
+# Ray's own modules warn on import and on shutdown (deprecations, unclosed sockets); those are
+# Ray's, not ours, so this one test does not turn them into errors.
+@pytest.mark.filterwarnings("ignore")
+def test_local_and_ray_backends_give_the_same_numbers(tmp_path: Path) -> None:
+    ray = pytest.importorskip(
+        "ray", reason="the ray extra is not installed (pip install 'physprior[ray]')"
+    )
+    pytest.importorskip("ray.tune", reason="ray is installed without Tune: ray[tune] needed")
+    # A tiny grid of a real suite (Ray workers look the suite up by name): the two rows on
+    # MassSpring, a few training steps.
+    tiny = [
+        Job(j.suite, j.row, j.env_id, j.seed, {**j.params, "steps": 5})
+        for j in hnn_toy.jobs("smoke", 1)
+        if j.env_id == hnn_toy.MASS_SPRING
+    ]
+    local = _runner.run_jobs(hnn_toy.SUITE, tiny, tmp_path / "local", progress=False)
+    # A one-CPU cluster started here is quicker than the runner's default (all cores); the
+    # runner joins it and leaves it running.
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        remote = _runner.run_jobs(
+            hnn_toy.SUITE, tiny, tmp_path / "ray", backend="ray", progress=False
+        )
+    finally:
+        ray.shutdown()
+    assert [r.to_dict() | {"seconds": 0} for r in remote] == [
+        r.to_dict() | {"seconds": 0} for r in local
+    ]
+    assert sorted(p.name for p in (tmp_path / "ray" / "jobs").iterdir()) == sorted(
+        f"{j.key()}.json" for j in tiny
+    )

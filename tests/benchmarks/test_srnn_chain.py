@@ -1,0 +1,128 @@
+"""The "srnn-chain" suite: its grids, and every smoke job run end to end."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+
+from physprior.benchmarks import JobResult, get_suite
+from physprior.benchmarks import srnn_chain as chain
+
+SUITE = chain.SUITE
+METRICS = {"position_error", "position_error_clean", "rollout_error", "energy_violation"}
+
+
+@pytest.fixture(scope="module")
+def smoke_results() -> list[JobResult]:
+    """Every job of the smoke grid, run once for the module's tests."""
+    return [SUITE.run_job(job) for job in SUITE.jobs("smoke", 1)]
+
+
+def test_registered() -> None:
+    assert get_suite("srnn-chain") is SUITE
+    assert SUITE.metrics[0] == "position_error"
+    assert set(SUITE.metrics) == METRICS
+
+
+def test_smoke_runs_every_row(smoke_results: list[JobResult]) -> None:
+    assert [r.job.row for r in smoke_results] == [row.label for row in chain.ROWS]
+    hashes = {r.data_hash for r in smoke_results}
+    assert len(hashes) == 1  # every row of a seed sees the same data
+    assert re.fullmatch(r"[0-9a-f]{16}", hashes.pop())
+    for result in smoke_results:
+        assert set(result.metrics) == METRICS, result.job.row
+        assert all(math.isfinite(v) and v >= 0 for v in result.metrics.values()), result.metrics
+        horizon = result.job.params["data"]["horizon"]
+        assert set(result.curves) == {"error", "energy", "position_error"}
+        assert all(len(c) == horizon + 1 for c in result.curves.values())
+        assert result.trajectory is not None
+        for key in ("true", "predicted"):
+            rows = result.trajectory[key]
+            assert len(rows) == horizon + 1 and all(len(r) == 40 for r in rows)
+        assert JobResult.from_dict(result.to_dict()) == result
+
+
+def test_job_is_deterministic(smoke_results: list[JobResult]) -> None:
+    jobs = SUITE.jobs("smoke", 1)
+    index = [job.row for job in jobs].index(chain.SRNN_ISO)
+    chain._make_data.cache_clear()  # regenerate the data too
+    again = SUITE.run_job(jobs[index])
+    first = smoke_results[index]
+    assert again.metrics == first.metrics
+    assert again.data_hash == first.data_hash
+    assert again.curves == first.curves
+    assert again.trajectory == first.trajectory
+
+
+def test_seeds_change_the_data() -> None:
+    jobs = SUITE.jobs("smoke", 2)
+    assert len(jobs) == 2 * len(chain.ROWS)
+    first = chain._make_data(chain.ENV_ID, 0, chain._canonical(dict(jobs[0].params["data"])))
+    second = chain._make_data(chain.ENV_ID, 1, chain._canonical(dict(jobs[-1].params["data"])))
+    assert first.digest() != second.digest()
+
+
+@pytest.mark.parametrize(("scale", "seeds"), [("default", 2), ("paper", 1)])
+def test_grids(scale: str, seeds: int) -> None:
+    jobs = SUITE.jobs(scale, seeds)  # type: ignore[arg-type]
+    assert len(jobs) == 22 * seeds
+    assert len({job.key() for job in jobs}) == len(jobs)
+    assert {job.row for job in jobs} == {row.label for row in chain.ROWS}
+    assert {job.seed for job in jobs} == set(range(seeds))
+    by_row = {job.row: job.params for job in jobs}
+    srnn_iso = by_row[chain.SRNN_ISO]
+    assert srnn_iso["model"] == "srnn"
+    assert srnn_iso["model_config"]["integrator"] == "leapfrog"
+    assert srnn_iso["model_config"]["test_integrator"] == "leapfrog"
+    assert srnn_iso["model_config"]["iso"] is True
+    assert srnn_iso["train"]["iso"] is True and srnn_iso["test_fit_iterations"] > 0
+    single = by_row["single-step O-NET E-L"]
+    assert single["model"] == "node"
+    assert single["model_config"]["train_mode"] == "single"
+    assert (single["model_config"]["integrator"], single["model_config"]["test_integrator"]) == (
+        "euler",
+        "leapfrog",
+    )
+    assert single["train"]["iso"] is False
+    assert by_row["LSTM + ISO"]["model"] == "lstm" and by_row["LSTM + ISO"]["train"]["iso"]
+    assert by_row["vanilla RNN"]["model"] == "rnn"
+    assert srnn_iso["data"]["noise_std"] == chain.NOISE_STD
+    if scale == "paper":
+        assert srnn_iso["model_config"]["hidden"] == 2048
+        assert srnn_iso["train"]["epochs"] == 1000
+        assert srnn_iso["train"]["iso_warmup_epochs"] == 100
+        assert srnn_iso["data"]["n_train"] == 1000
+        assert srnn_iso["data"]["horizon"] == 200
+        assert srnn_iso["data"]["observed"] == 10
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="unknown scale"):
+        SUITE.jobs("huge", 1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="seeds"):
+        SUITE.jobs("smoke", 0)
+
+
+def test_paper_rows() -> None:
+    rows = {p.row: p for p in SUITE.paper}
+    assert len(rows) == 22
+    assert set(rows) == {row.label for row in chain.ROWS}
+    assert rows[chain.SRNN_ISO].mean == 1.45 and rows[chain.SRNN_ISO].std == 0.32
+    assert rows[chain.SRNN].mean == 2.37
+    assert rows["single-step O-NET E-E"].source == "SRNN Table 1"
+    assert rows["LSTM + ISO"].source == "SRNN Table 2"
+    assert all(p.metric == "position_error" and p.env_id == chain.ENV_ID for p in SUITE.paper)
+
+
+def test_claims_on_the_paper_numbers() -> None:
+    paper = {(p.row, p.env_id): {"position_error": p.mean} for p in SUITE.paper}
+    assert [claim.check(paper) for claim in SUITE.claims] == [True, True, True]
+    assert all(claim.check({}) is None for claim in SUITE.claims)
+    worse = dict(paper)
+    worse[(chain.SRNN_ISO, chain.ENV_ID)] = {"position_error": 9.0}
+    assert [claim.check(worse) for claim in SUITE.claims][:2] == [False, False]
+    diverged = dict(paper)
+    diverged[("LSTM", chain.ENV_ID)] = {"position_error": math.nan}
+    assert SUITE.claims[0].check(diverged) is True
