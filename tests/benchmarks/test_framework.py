@@ -167,6 +167,13 @@ def test_results_report_and_resume(fake: list[Job], tmp_path: Path) -> None:
     benchmarks.run_bench(FAKE, seeds=3, out=tmp_path, progress=False)
     assert len(fake) == 7 and {j.seed for j in fake[5:]} == {2}
 
+    # A damaged job file is named, not silently run again.
+    damaged = tmp_path / "jobs" / f"{lost}.json"
+    damaged.write_text("{not json")
+    with pytest.raises(ValueError, match=r"is not a readable job result .*delete it") as caught:
+        benchmarks.run_bench(FAKE, seeds=3, out=tmp_path, progress=False)
+    assert "\n" not in str(caught.value) and len(fake) == 7
+
 
 def test_ray_backend_without_ray_names_the_extra(
     fake: list[Job], tmp_path: Path, monkeypatch: pytest.MonkeyPatch

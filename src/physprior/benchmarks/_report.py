@@ -210,12 +210,6 @@ def _write_plots(
     results: Sequence[JobResult], out_dir: Path, envs: Sequence[str]
 ) -> dict[str, list[str]]:
     """Write each env's plots; return the report lines that show them, per env."""
-    try:
-        import matplotlib  # noqa: F401  (only to know whether plots can be drawn)
-    except ImportError:
-        return {
-            env: ["Plots skipped: pip install 'physprior[plot]' to draw them.", ""] for env in envs
-        }
     from physprior.evaluation.plots import plot_error_curves, plot_trajectories
 
     shown: dict[str, list[str]] = {}

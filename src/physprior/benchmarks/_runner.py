@@ -120,16 +120,24 @@ def run_jobs(
 
 
 def load_job_result(jobs_dir: Path, key: str) -> JobResult | None:
-    """The saved result of job `key`, or None if it has not finished (or its file is unreadable:
-    files are written atomically, so that only happens if someone edited one; it is re-run)."""
+    """The saved result of job `key`, or None if it has not finished.
+
+    Job files are written atomically, so an unreadable one was damaged or edited by hand:
+    that raises ValueError naming the file rather than silently running the job again.
+    """
     path = jobs_dir / f"{key}.json"
     if not path.is_file():
         return None
     try:
         result = JobResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (ValueError, KeyError, TypeError):
-        return None
-    return result if result.job.key() == key else None
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(
+            f"{path} is not a readable job result ({type(err).__name__}: {err}); delete it to "
+            "run the job again"
+        ) from None
+    if result.job.key() != key:
+        raise ValueError(f"{path} holds the result of another job; delete it to run this one")
+    return result
 
 
 @contextmanager

@@ -1,7 +1,7 @@
 """PNG plots of model comparisons: error against horizon, trajectories, returns.
 
-matplotlib is the optional `plot` extra (`pip install physprior[plot]`); it is imported on first
-use, with the Agg backend so that plotting works on machines without a display. Every function
+matplotlib (a dependency of physprior) is imported on first use, to keep `import physprior`
+light, with the Agg backend so that plotting works on machines without a display. Every function
 writes its figure atomically (a temporary file, then a rename) and returns the path.
 """
 
@@ -26,7 +26,7 @@ def _pyplot() -> Any:
         import matplotlib
     except ImportError as err:  # pragma: no cover - depends on the install
         raise ImportError(
-            "plots need matplotlib: pip install 'physprior[plot]' (or matplotlib>=3.8)"
+            "plots need matplotlib, a dependency of physprior: pip install 'matplotlib>=3.8'"
         ) from err
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
