@@ -16,6 +16,8 @@ Subjects, all at `--envs` (default 4,096) parallel copies with HalfCheetah's dim
 - `node-so model`: the bare `model.step(obs, action)` under `torch.inference_mode()`, so that
   the env's overhead over the model shows.
 - `mlp env` / `mlp model`: the same for `mlp` (2 hidden layers of 128, one-step delta MLP).
+- `node-so matmuls`: only the matrix products of a node-so step, on preallocated tensors: the
+  ceiling of any implementation that uses torch's matrix products.
 
 All run in one process on the same cores (torch with `--threads` intra-op threads), alternating
 subject by subject in `--rounds` rounds (the order rotates every round), each timed over
@@ -178,6 +180,25 @@ def model_subject(name: str, model: TransitionModel, pool: np.ndarray, copies: i
     return Subject(f"{name} model", run, copies)
 
 
+def matmul_subject(copies: int) -> Subject:
+    """The node-so step's matrix products alone, on preallocated tensors: its compute ceiling.
+
+    Per env step: the action term (6 -> 128) once, then per each of the 8 substeps the network
+    18 -> 128 -> 128 -> 18; nothing else (no bias, activation, drift, reward or checks). Any
+    implementation built on torch's matrix products is bounded by this rate.
+    """
+    b, d, a, h = copies, 18, 6, 128
+    shapes = [(b, a, h)] + 8 * [(b, d, h), (b, h, h), (b, h, d)]
+    operands = [(torch.randn(m, k), torch.randn(k, n), torch.empty(m, n)) for m, k, n in shapes]
+
+    def run(steps: int) -> None:
+        for _ in range(steps):
+            for left, right, out in operands:
+                torch.mm(left, right, out=out)
+
+    return Subject("node-so matmuls", run, copies)
+
+
 def timed(subject: Subject, steps: int) -> float:
     start = time.perf_counter()
     subject.run(steps)
@@ -203,6 +224,8 @@ def main() -> None:
         subjects += [env_subject(name, model, pool, args.envs)]
         subjects += [model_subject(name, model, pool, args.envs)]
 
+    subjects.append(matmul_subject(args.envs))
+
     for s in subjects:  # warm-up: allocations, thread pools, first-call costs
         s.run(2)
     for r in range(args.rounds):
@@ -226,6 +249,10 @@ def main() -> None:
     ratios = {s.name: statistics.median(s.rates) / ref for s in subjects}
     env_over_model = statistics.median(subjects[2].rates) / statistics.median(subjects[1].rates)
     print(f"node-so env overhead over the bare model: {env_over_model:.2f}x the env's time")
+    print(
+        f"node-so matrix products alone (the ceiling of any torch implementation): "
+        f"{ratios['node-so matmuls']:.2f}x mujoco.rollout"
+    )
     ratio = ratios["node-so env"]
     verdict = "met" if ratio >= GOAL else "not met"
     print(f"goal: node-so env >= {GOAL:.0f}x mujoco.rollout: {ratio:.2f}x ({verdict})")

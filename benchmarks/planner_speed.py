@@ -15,6 +15,9 @@ decision time would be if the planner cost nothing beyond the model. Planner and
 alternate in `--rounds` rounds (the order rotates), each timing `--decisions` decisions; the
 table gives median milliseconds per decision. Threads: `--threads` torch intra-op threads.
 
+The last subject, `node-so matmuls`, times only the matrix products of one node-so decision,
+on preallocated tensors: the ceiling of any implementation built on torch's matrix products.
+
     python benchmarks/planner_speed.py                    # about a minute
     python benchmarks/planner_speed.py --rounds 3 --decisions 3 --threads 1
 
@@ -79,6 +82,25 @@ def bare_subject(name: str, dynamics: ModelDynamics, config: CEMConfig, obs: np.
     return Subject(f"{name} bare model", run)
 
 
+def matmul_subject(config: CEMConfig) -> Subject:
+    """The matrix products of one node-so CEM decision alone, on preallocated tensors.
+
+    Per iteration and step of the horizon: the action term (6 -> 128) for the population, then
+    8 substeps of 18 -> 128 -> 128 -> 18. No bias, activation, reward, sampling or elites: the
+    ceiling of any implementation built on torch's matrix products.
+    """
+    b, d, a, h = config.population, 18, 6, 128
+    shapes = [(b, a, h)] + 8 * [(b, d, h), (b, h, h), (b, h, d)]
+    operands = [(torch.randn(m, k), torch.randn(k, n), torch.empty(m, n)) for m, k, n in shapes]
+
+    def run(decisions: int) -> None:
+        for _ in range(decisions * config.iterations * config.horizon):
+            for left, right, out in operands:
+                torch.mm(left, right, out=out)
+
+    return Subject("node-so matmuls", run)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--decisions", type=int, default=5, help="decisions per timing (5)")
@@ -105,6 +127,8 @@ def main() -> None:
         subjects += [planner_subject(name, dynamics, config, obs)]
         subjects += [bare_subject(name, dynamics, config, obs)]
 
+    subjects.append(matmul_subject(config))
+
     for s in subjects:  # warm-up
         s.run(1)
     for r in range(args.rounds):
@@ -127,6 +151,10 @@ def main() -> None:
             f"{s.name:<20}{med[s.name]:>11.1f}{min(s.ms):>9.1f}{max(s.ms):>9.1f}"
             f"{med[s.name] / bare:>8.2f}"
         )
+    print(
+        f"node-so matrix products alone (the ceiling of any torch implementation): "
+        f"{med['node-so matmuls']:.1f} ms per decision"
+    )
     node_so = med["node-so CEM"]
     verdict = "met" if node_so < GOAL_MS else "not met"
     print(f"goal: node-so CEM decision < {GOAL_MS:.0f} ms: {node_so:.1f} ms ({verdict})")
