@@ -55,11 +55,10 @@ Scales:
 
 Cache: `$PHYSPRIOR_CACHE/decon-mujoco/` (default `~/.cache/physprior/decon-mujoco/`), one
 `.npz` per collection setting (env, seed, steps, episode length, SAC overrides), named by a
-hash of them. A job takes an exclusive file lock (`fcntl.flock`) while it checks or collects,
-so concurrent jobs of one env (Ray, or parallel local workers) collect once; a complete file
-is read back (`collect(..., resume=True)` returns it without work); an incomplete one (a killed
-run) is deleted and collected again from scratch, because a resumed SAC run is reproducible
-but differs from an uninterrupted one and jobs must be deterministic for their seed.
+hash of them and managed by `_sac_cache` (shared with the `mpc` suite): concurrent jobs of one
+env collect once, a cached file is always complete, and a killed collection is started afresh
+rather than resumed, because a resumed SAC run differs from an uninterrupted one and jobs must
+be deterministic for their seed.
 
 Published numbers: Figure 7 shows bars only, so there is no `PaperRow`; the claims are the
 paper's findings.
@@ -67,13 +66,9 @@ paper's findings.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import math
-import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +80,7 @@ from physprior.data import TransitionDataset, make_windows, split_episodes
 from physprior.models import make
 from physprior.training import TrainConfig
 
+from . import _sac_cache
 from ._common import data_hash, score_rollouts, train_model
 from ._framework import Claim, Job, JobResult, Means, Scale, Suite
 
@@ -115,7 +111,7 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "MLP": ("mlp", {}),  # its default SiLU activation
 }
 #: Environment variable naming the cache root (the suite uses `<root>/decon-mujoco/`).
-CACHE_ENV = "PHYSPRIOR_CACHE"
+CACHE_ENV = _sac_cache.CACHE_ENV
 
 _SCALES: dict[str, dict[str, Any]] = {
     "smoke": {
@@ -185,65 +181,24 @@ def _env_dt(env_id: str) -> float:
 # ---------------------------------------------------------------------------------- data
 def cache_dir() -> Path:
     """`$PHYSPRIOR_CACHE/decon-mujoco`, or `~/.cache/physprior/decon-mujoco` without it."""
-    root = os.environ.get(CACHE_ENV)
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "physprior"
-    return base / NAME
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock on `path` (created if missing) for the `with` body."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return _sac_cache.cache_root() / NAME
 
 
 def _dataset(env_id: str, seed: int, collect_spec: Mapping[str, Any]) -> TransitionDataset:
     """The SAC data set of (env, seed, collection settings), collected once and cached.
 
     `collect_spec`: `steps`, `max_episode_steps` (None: the env's limit) and `sac_kwargs`
-    (overrides of `default_sac_kwargs`). The file is `cache_dir()/<env>-s<seed>-<hash>.npz`.
+    (overrides of `default_sac_kwargs`); the file lies in `cache_dir()` (see `_sac_cache`).
     """
-    from physprior.agents.collect import CollectConfig, collect, sac_paths
-
-    steps = int(collect_spec["steps"])
-    spec = {
-        "env_id": env_id,
-        "seed": int(seed),
-        "steps": steps,
-        "max_episode_steps": collect_spec.get("max_episode_steps"),
-        "sac_kwargs": dict(collect_spec.get("sac_kwargs") or {}),
-    }
-    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
-    short = env_id.split("/")[-1].removesuffix("-v0")
-    path = cache_dir() / f"{short}-s{seed}-{steps}-{digest}.npz"
-    config = CollectConfig(
+    path = _sac_cache.sac_dataset(
+        NAME,
         env_id,
-        steps,
-        str(path),
-        agent="sac",
-        seed=int(seed),
-        flush_every=min(steps, 50_000),
-        resume=True,
-        progress=False,
+        int(seed),
+        int(collect_spec["steps"]),
+        sac_kwargs=collect_spec.get("sac_kwargs"),
         max_episode_steps=collect_spec.get("max_episode_steps"),
-        sac_kwargs=dict(collect_spec.get("sac_kwargs") or {}),
     )
-    with _locked(path.with_name(path.name + ".lock")):
-        if path.exists():
-            saved = TransitionDataset.load(path)
-            if saved.meta.extra.get("complete") and len(saved) == steps:
-                return saved
-            # A killed run: start over, so the data do not depend on where it stopped.
-            for stale in (path, *sac_paths(path)):
-                stale.unlink(missing_ok=True)
-        return collect(config).dataset
+    return TransitionDataset.load(path)
 
 
 def _windows(job: Job) -> tuple[Any, Any]:

@@ -44,20 +44,15 @@ Scales:
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import hashlib
-import json
-import os
-import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import _sac_cache
 from ._common import data_hash, train_model
 from ._framework import Claim, Job, JobResult, Means, Scale, Suite
 
@@ -79,7 +74,7 @@ ENVS = (
     "physprior/SwimmerFull-v0",
 )
 SMOKE_ENV = "physprior/InvertedPendulumFull-v0"
-CACHE_ENV_VAR = "PHYSPRIOR_CACHE"
+CACHE_ENV_VAR = _sac_cache.CACHE_ENV
 # Real-env evaluation episodes reset with seeds from here on (the collection uses the job's
 # seed itself), so the agents are scored on starts SAC never trained from.
 _EVAL_SEED = 10_000
@@ -140,76 +135,9 @@ def jobs(scale: Scale, seeds: int) -> list[Job]:
 # ------------------------------------------------------------------------------ data
 
 
-def cache_dir() -> Path:
-    """The folder of cached SAC runs: `$PHYSPRIOR_CACHE/mpc-sac` or `~/.cache/physprior/...`."""
-    root = os.environ.get(CACHE_ENV_VAR) or Path.home() / ".cache" / "physprior"
-    return Path(root) / "mpc-sac"
-
-
-def dataset_path(env_id: str, seed: int, steps: int, sac_kwargs: dict[str, Any]) -> Path:
-    """Where the SAC run of these settings is cached (its SAC state file lies next to it)."""
-    settings = {"env_id": env_id, "seed": seed, "steps": steps, "sac_kwargs": sac_kwargs}
-    text = json.dumps(settings, sort_keys=True, separators=(",", ":"))
-    key = hashlib.sha256(text.encode()).hexdigest()[:16]
-    short = env_id.split("/")[-1].removesuffix("-v0")
-    return cache_dir() / f"{short}-s{seed}-{key}.npz"
-
-
 def sac_dataset(env_id: str, seed: int, steps: int, sac_kwargs: dict[str, Any]) -> Path:
-    """The cached SAC dataset of these settings, collected first if it is not there yet.
-
-    Collection runs in a private folder beside the cache; the SAC state file is moved in
-    first and the dataset last, so a dataset file in the cache always has its agent. A lock
-    file serialises collectors of the same settings (parallel jobs of one env and seed), so
-    the second waits and reads the first's file instead of collecting again.
-    """
-    path = dataset_path(env_id, seed, steps, sac_kwargs)
-    if path.is_file():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as lock, _locked(lock):
-        if not path.is_file():
-            _collect_into(path, env_id, seed, steps, sac_kwargs)
-    return path
-
-
-@contextlib.contextmanager
-def _locked(handle: Any) -> Iterator[None]:
-    """An exclusive advisory lock on an open file (no lock where fcntl is missing)."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: at worst two jobs collect the same data
-        yield
-        return
-    fcntl.flock(handle, fcntl.LOCK_EX)
-    try:
-        yield
-    finally:
-        fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _collect_into(path: Path, env_id: str, seed: int, steps: int, sac: dict[str, Any]) -> None:
-    from physprior.agents.collect import CollectConfig, collect, sac_paths
-
-    scratch = Path(tempfile.mkdtemp(prefix=".collect-", dir=path.parent))
-    try:
-        out = scratch / "data.npz"
-        collect(
-            CollectConfig(
-                env_id,
-                steps,
-                str(out),
-                agent="sac",
-                seed=seed,
-                flush_every=steps,
-                progress=False,
-                sac_kwargs=copy.deepcopy(sac),
-            )
-        )
-        os.replace(sac_paths(out)[1], sac_paths(path)[1])
-        os.replace(out, path)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    """The cached SAC dataset of these settings (`_sac_cache`), collected first if missing."""
+    return _sac_cache.sac_dataset("mpc-sac", env_id, seed, steps, sac_kwargs=sac_kwargs)
 
 
 # ------------------------------------------------------------------------------ agents
