@@ -60,11 +60,9 @@ the authors embed angles as `(cos, sin)` inside their networks, our networks do 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
 import re
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -76,11 +74,12 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
+from physprior.benchmarks._common import data_hash, train_model
 from physprior.benchmarks._framework import Claim, Job, JobResult, Scale, Suite
 from physprior.data import generate_trajectories, make_windows
 from physprior.evaluation import evaluate, metrics, predict
 from physprior.models import make
-from physprior.training import TrainConfig, train
+from physprior.training import TrainConfig
 
 __all__ = ["DRAG", "MODELS", "SUITE", "SYSTEMS", "row_label"]
 
@@ -202,11 +201,7 @@ class _Data:
 
     def digest(self) -> str:
         """sha256 (16 hex) of the arrays used, with their shapes."""
-        h = hashlib.sha256()
-        for array in (self.train, self.test):
-            h.update(str(array.shape).encode())
-            h.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
-        return h.hexdigest()[:16]
+        return data_hash(self.train, self.test)
 
 
 @functools.lru_cache(maxsize=2)
@@ -272,9 +267,7 @@ def run_job(job: Job) -> JobResult:
         **dict(params["model_config"]),
     )
     config = TrainConfig(**dict(params["train"]), seed=int(job.seed), progress=False)
-    with tempfile.TemporaryDirectory(prefix="physprior-decon-chain-") as folder:
-        model = train(model, (torch.tensor(data.train), None), None, config, folder).model
-    model.eval()
+    model = train_model(model, (torch.tensor(data.train), None), None, config)
 
     env = gym.make(job.env_id, **env_kwargs)
     energy = env.unwrapped.energy  # type: ignore[attr-defined]

@@ -70,10 +70,8 @@ observation (`physprior.training._iso`); the test-time fit uses `torch.optim.LBF
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -85,11 +83,12 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
+from physprior.benchmarks._common import data_hash, train_model
 from physprior.benchmarks._framework import Claim, Job, JobResult, PaperRow, Scale, Suite
 from physprior.data import add_noise, generate_trajectories, make_windows
 from physprior.evaluation import metrics, predict
 from physprior.models import make
-from physprior.training import TrainConfig, fit_initial_state, train
+from physprior.training import TrainConfig, fit_initial_state
 
 __all__ = ["ENV_ID", "NOISE_STD", "ROWS", "SUITE"]
 
@@ -285,11 +284,7 @@ class _Data:
 
     def digest(self) -> str:
         """sha256 (16 hex) of every array used, with its shape."""
-        h = hashlib.sha256()
-        for array in (self.train, self.val, self.test_noisy, self.test_clean):
-            h.update(str(array.shape).encode())
-            h.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
-        return h.hexdigest()[:16]
+        return data_hash(self.train, self.val, self.test_noisy, self.test_clean)
 
 
 def _trajectories(env_id: str, n: int, length: int, seed: int) -> tuple[Any, Any]:
@@ -344,15 +339,9 @@ def run_job(job: Job) -> JobResult:
         **dict(params["model_config"]),
     )
     config = TrainConfig(**dict(params["train"]), seed=int(job.seed), progress=False)
-    with tempfile.TemporaryDirectory(prefix="physprior-srnn-chain-") as folder:
-        model = train(
-            model,
-            (torch.tensor(data.train), None),
-            (torch.tensor(data.val), None),
-            config,
-            folder,
-        ).model
-    model.eval()
+    model = train_model(
+        model, (torch.tensor(data.train), None), (torch.tensor(data.val), None), config
+    )
 
     k = int(spec["observed"])
     noisy = torch.tensor(data.test_noisy, dtype=model.dtype)
