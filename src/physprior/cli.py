@@ -258,13 +258,15 @@ class BenchCommandConfig:
     scale: Literal["smoke", "default", "paper"] = "smoke"
     """`smoke`: minutes; `default`: about 30 minutes on 2 cores; `paper`: the full protocol."""
     backend: Literal["local", "ray"] = "local"
-    """`local`: one job after another in this process; `ray`: Ray Tune trials."""
+    """`local`: jobs in this machine's processes (see `workers`); `ray`: Ray Tune trials."""
     seeds: int = 1
     """Seeds 0..N-1 of every (model, env) job."""
     address: str | None = None
     """Ray cluster to join (default: start a local one)."""
     progress: bool = True
     """Show progress bars."""
+    workers: int = 1
+    """Jobs the local backend runs at once, each in its own process."""
 
 
 def _cmd_bench(config: BenchCommandConfig) -> int:
@@ -279,6 +281,7 @@ def _cmd_bench(config: BenchCommandConfig) -> int:
             out=config.out,
             address=config.address,
             progress=config.progress,
+            workers=config.workers,
         )
     except ImportError as err:  # the ray extra is missing
         raise RuntimeError(str(err)) from None
@@ -459,6 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per (model, env)")
     bench.add_argument("--out", required=True, help="output folder (finished jobs are kept)")
     bench.add_argument("--address", help="Ray cluster to join (default: start a local one)")
+    bench.add_argument(
+        "--workers", type=int, default=1, help="local backend: jobs run at once (default: 1)"
+    )
     bench.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     gen = sub.add_parser("generate", help="generate trajectories of a physics env (.npz)")
@@ -569,6 +575,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     seeds=args.seeds,
                     address=args.address,
                     progress=not args.no_progress,
+                    workers=args.workers,
                 )
             )
         if args.command == "generate":

@@ -184,6 +184,15 @@ def test_ray_backend_without_ray_names_the_extra(
     assert fake == []
 
 
+def _tiny_hnn_toy_grid(seeds: int) -> list[Job]:
+    """hnn-toy's two rows on MassSpring at smoke scale, cut to a few training steps."""
+    return [
+        Job(j.suite, j.row, j.env_id, j.seed, {**j.params, "steps": 5})
+        for j in hnn_toy.jobs("smoke", seeds)
+        if j.env_id == hnn_toy.MASS_SPRING
+    ]
+
+
 # Ray's own modules warn on import and on shutdown (deprecations, unclosed sockets); those are
 # Ray's, not ours, so this one test does not turn them into errors.
 @pytest.mark.filterwarnings("ignore")
@@ -192,13 +201,8 @@ def test_local_and_ray_backends_give_the_same_numbers(tmp_path: Path) -> None:
         "ray", reason="the ray extra is not installed (pip install 'physprior[ray]')"
     )
     pytest.importorskip("ray.tune", reason="ray is installed without Tune: ray[tune] needed")
-    # A tiny grid of a real suite (Ray workers look the suite up by name): the two rows on
-    # MassSpring, a few training steps.
-    tiny = [
-        Job(j.suite, j.row, j.env_id, j.seed, {**j.params, "steps": 5})
-        for j in hnn_toy.jobs("smoke", 1)
-        if j.env_id == hnn_toy.MASS_SPRING
-    ]
+    # A tiny grid of a real suite: Ray workers look the suite up by name.
+    tiny = _tiny_hnn_toy_grid(seeds=1)
     local = _runner.run_jobs(hnn_toy.SUITE, tiny, tmp_path / "local", progress=False)
     # A one-CPU cluster started here is quicker than the runner's default (all cores); the
     # runner joins it and leaves it running.
@@ -215,3 +219,27 @@ def test_local_and_ray_backends_give_the_same_numbers(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "ray" / "jobs").iterdir()) == sorted(
         f"{j.key()}.json" for j in tiny
     )
+
+
+def test_parallel_local_workers_give_the_sequential_numbers(tmp_path: Path) -> None:
+    tiny = _tiny_hnn_toy_grid(seeds=2)
+    sequential = _runner.run_jobs(hnn_toy.SUITE, tiny, tmp_path / "one", progress=False)
+    parallel = _runner.run_jobs(hnn_toy.SUITE, tiny, tmp_path / "two", progress=False, workers=2)
+    assert [r.to_dict() | {"seconds": 0} for r in parallel] == [
+        r.to_dict() | {"seconds": 0} for r in sequential
+    ]
+    assert len({r.job.seed for r in parallel}) == 2  # the grid really has several jobs
+
+
+def test_parallel_workers_are_checked(fake: list[Job], tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="workers must be a positive integer"):
+        benchmarks.run_bench(FAKE, out=tmp_path, progress=False, workers=0)
+    with pytest.raises(ValueError, match="workers is for backend='local'"):
+        benchmarks.run_bench(FAKE, backend="ray", out=tmp_path, progress=False, workers=2)
+    # The fake suite lives only in this process's registry, not in a spawned worker's.
+    fake_suite = SUITES[FAKE]
+    jobs = fake_suite.jobs("smoke", 1)
+    SUITES.pop(FAKE)
+    with pytest.raises(ValueError, match=r"not registered in physprior\.benchmarks"):
+        _runner.run_jobs(fake_suite, jobs, tmp_path, progress=False, workers=2)
+    assert fake == []  # nothing ran

@@ -10,14 +10,18 @@ Output folder `out`:
 - `report.md` and PNG plots (see `physprior.benchmarks._report`).
 
 Both backends run each job with torch limited to `int(job.cpus)` threads (at least 1), so a job
-computes bitwise the same numbers whichever backend runs it.
+computes bitwise the same numbers whichever backend runs it. The local backend runs the jobs one
+after the other in this process, or with `workers > 1` that many at a time, each in a fresh
+process of its own (a multi-core machine without Ray).
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -45,10 +49,12 @@ def run_bench(
     out: str | os.PathLike[str] = "runs/bench",
     address: str | None = None,
     progress: bool = True,
+    workers: int = 1,
 ) -> Path:
     """Run suite `suite` at `scale` over `seeds` seeds with `backend`; return the report's path.
 
     `address`: the Ray cluster to join (`backend="ray"` only; None starts a local one).
+    `workers`: jobs the local backend runs at once, each in its own process.
     Jobs already finished in `out/jobs/` are not run again.
     """
     from physprior.benchmarks import get_suite  # the registry imports this module
@@ -64,7 +70,9 @@ def run_bench(
         raise ValueError(f"address is for backend='ray', got backend={backend!r}")
     out_dir = Path(out)
     jobs = chosen.jobs(scale, seeds)
-    results = run_jobs(chosen, jobs, out_dir, backend=backend, address=address, progress=progress)
+    results = run_jobs(
+        chosen, jobs, out_dir, backend=backend, address=address, progress=progress, workers=workers
+    )
     config = {
         "suite": chosen.name,
         "title": chosen.title,
@@ -88,11 +96,18 @@ def run_jobs(
     backend: str = "local",
     address: str | None = None,
     progress: bool = True,
+    workers: int = 1,
 ) -> list[JobResult]:
     """Run the jobs of `jobs` that have no file in `out/jobs/` yet; return all results in order.
 
-    Each result is saved to `out/jobs/<key>.json` as soon as it is known.
+    Each result is saved to `out/jobs/<key>.json` as soon as it is known. `workers > 1` (local
+    backend only) runs that many jobs at once in separate processes, which look the suite up by
+    name, so it must be registered in `physprior.benchmarks`.
     """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    if workers > 1 and backend != "local":
+        raise ValueError(f"workers is for backend='local' (Ray places its own), got {backend!r}")
     keys = [job.key() for job in jobs]
     if len(set(keys)) != len(keys):
         raise ValueError(f"suite {suite.name!r} has duplicate jobs in its grid")
@@ -109,7 +124,11 @@ def run_jobs(
         done[key] = result
 
     if pending:
-        if backend == "local":
+        if backend == "local" and workers > 1:
+            _run_local_parallel(
+                suite, pending, save, workers=workers, progress=progress, finished=len(done)
+            )
+        elif backend == "local":
             _run_local(suite, pending, save, progress=progress, finished=len(done))
         elif backend == "ray":
             storage = (Path(out) / "ray").resolve()
@@ -176,6 +195,69 @@ def _run_local(
             bar.set_postfix_str(f"{job.row} | {job.env_id} | seed {job.seed}", refresh=True)
             save(execute_job(suite.run_job, job))
             bar.update(1)
+
+
+def _run_job_by_name(job_dict: dict[str, Any]) -> dict[str, Any]:
+    """Worker-process side of `_run_local_parallel`: run one job of a registered suite."""
+    from physprior.benchmarks import get_suite
+
+    job = Job.from_dict(job_dict)
+    return execute_job(get_suite(job.suite).run_job, job).to_dict()
+
+
+def _run_local_parallel(
+    suite: Suite,
+    pending: Sequence[Job],
+    save: Callable[[JobResult], None],
+    *,
+    workers: int,
+    progress: bool,
+    finished: int,
+) -> None:
+    """Run the pending jobs `workers` at a time, each in a fresh spawned process.
+
+    A fresh process per job (as Ray's `reuse_actors=False`) leaves no state from one job to the
+    next, so the numbers equal a sequential run's. Results are saved as they arrive; if a job
+    fails, the jobs not yet started are cancelled, the running ones finish and are saved, and
+    the first error is raised.
+    """
+    if _registered(suite.name) is not suite:
+        raise ValueError(
+            f"suite {suite.name!r} is not registered in physprior.benchmarks, so worker "
+            "processes cannot find it; run it with workers=1"
+        )
+    total = finished + len(pending)
+    bar = tqdm(total=total, initial=finished, desc=suite.name, unit="job", disable=not progress)
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
+    error: BaseException | None = None
+    with bar, ProcessPoolExecutor(workers, mp_context=context, max_tasks_per_child=1) as pool:
+        running: set[Future[dict[str, Any]]] = {
+            pool.submit(_run_job_by_name, job.to_dict()) for job in pending
+        }
+        while running:
+            finished_now, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished_now:
+                if future.cancelled():
+                    continue
+                failure = future.exception()
+                if failure is None:
+                    result = JobResult.from_dict(future.result())
+                    save(result)
+                    bar.set_postfix_str(f"{result.job.row} | {result.job.env_id}", refresh=False)
+                    bar.update(1)
+                elif error is None:
+                    error = failure
+                    for other in running:
+                        other.cancel()
+    if error is not None:
+        raise error
+
+
+def _registered(name: str) -> Suite | None:
+    """The suite registered as `name` in `physprior.benchmarks`, or None."""
+    from physprior.benchmarks import SUITES
+
+    return SUITES.get(name)
 
 
 # ------------------------------------------------------------------------------------ Ray
