@@ -243,3 +243,21 @@ def test_parallel_workers_are_checked(fake: list[Job], tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"not registered in physprior\.benchmarks"):
         _runner.run_jobs(fake_suite, jobs, tmp_path, progress=False, workers=2)
     assert fake == []  # nothing ran
+
+
+def test_parallel_order_starts_every_env_and_seed_first() -> None:
+    grid = [
+        Job(FAKE, row, env, seed, {})
+        for seed in range(2)
+        for env in ("a", "b")
+        for row in ("x", "y", "z")
+    ]
+    order = _runner.spread_by_env_and_seed(grid)
+    assert sorted(order, key=grid.index) == grid  # a permutation
+    assert [(j.env_id, j.seed, j.row) for j in order[:4]] == [
+        ("a", 0, "x"),
+        ("b", 0, "x"),
+        ("a", 1, "x"),
+        ("b", 1, "x"),
+    ]
+    assert [j.row for j in order] == ["x"] * 4 + ["y"] * 4 + ["z"] * 4
