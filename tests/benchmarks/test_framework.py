@@ -261,3 +261,14 @@ def test_parallel_order_starts_every_env_and_seed_first() -> None:
         ("b", 1, "x"),
     ]
     assert [j.row for j in order] == ["x"] * 4 + ["y"] * 4 + ["z"] * 4
+
+
+def test_report_cells_count_diverged_seeds_instead_of_hiding_the_rest() -> None:
+    from physprior.benchmarks._report import cell_text
+
+    assert cell_text([0.5]) == "0.5"
+    assert cell_text([1.0, 3.0]) == "2 (1)"
+    assert cell_text([math.inf, 1.0, 3.0]) == "inf in 1/3 seeds; rest 2 (1)"
+    assert cell_text([math.inf, 1.0]) == "inf in 1/2 seeds; rest 1"
+    assert cell_text([math.nan, math.inf]) == "nan in 2/2 seeds"
+    assert cell_text([math.inf]) == "inf"

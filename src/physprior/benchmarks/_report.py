@@ -68,6 +68,25 @@ def fmt(value: float) -> str:
     return f"{value:.3g}"
 
 
+def cell_text(values: Sequence[float]) -> str:
+    """A table cell for one metric over seeds: "mean (std)", or the mean alone for one seed.
+
+    A seed whose metric is not finite (a rollout that diverged) would turn the mean into inf
+    and the std into nan and hide the other seeds, so the cell counts those seeds and gives
+    the mean (std) of the rest: "inf in 1/3 seeds; rest 0.18 (0.0024)". Claims still read the
+    plain mean (`means`), so a diverged seed counts against its row there.
+    """
+    finite = [v for v in values if math.isfinite(v)]
+    if len(finite) == len(values):
+        mean, std = _mean_std(values)
+        # One seed has no spread to show: a "(0)" would read as a measured zero.
+        return f"{fmt(mean)} ({fmt(std)})" if len(values) > 1 else fmt(mean)
+    bad = [v for v in values if not math.isfinite(v)]
+    kind = "nan" if any(math.isnan(v) for v in bad) else "inf"
+    head = f"{kind} in {len(bad)}/{len(values)} seeds" if len(values) > 1 else kind
+    return f"{head}; rest {cell_text(finite)}" if finite else head
+
+
 # -------------------------------------------------------------------------------- claims
 
 
@@ -173,12 +192,7 @@ def _env_table(
         cells = [row]
         for metric in metrics:
             values = table.get((row, env_id), {}).get(metric)
-            if values:
-                mean, std = _mean_std(values)
-                # One seed has no spread to show: a "(0)" would read as a measured zero.
-                cells.append(f"{fmt(mean)} ({fmt(std)})" if len(values) > 1 else fmt(mean))
-            else:
-                cells.append("")
+            cells.append(cell_text(values) if values else "")
         for metric in paper_metrics:
             published = paper.get((row, metric))
             if published is None:
