@@ -31,6 +31,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,7 @@ from safetensors import safe_open
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import HumanOutputFormat, Logger
 
 from physprior._io import atomic_write
 from physprior.data import TransitionDataset
@@ -94,7 +96,19 @@ def make_sac(env: Any, seed: int, kwargs: dict[str, Any]) -> SAC:
     """An SB3 SAC with an MLP policy on the vec env `env`."""
     from stable_baselines3 import SAC
 
-    return SAC("MlpPolicy", env, seed=seed, **{"verbose": 0, **kwargs})
+    options = {"verbose": 0, **kwargs}
+    agent = SAC("MlpPolicy", env, seed=seed, **options)
+    agent.set_logger(folderless_logger(bool(options["verbose"])))
+    return agent
+
+
+def folderless_logger(verbose: bool) -> Logger:
+    """An SB3 logger that writes to stdout (verbose) or nowhere, and creates no folder.
+
+    Without one, every `learn` call makes SB3 create an empty `SB3-<date>` folder in the
+    system's temporary directory, hundreds over a test run or a benchmark suite.
+    """
+    return Logger(folder=None, output_formats=[HumanOutputFormat(sys.stdout)] if verbose else [])
 
 
 class RecordCallback(BaseCallback):

@@ -55,6 +55,7 @@ from physprior.learned_env import ModelDynamics
 from physprior.models import TransitionModel, check_config_fields, make, model_class
 from physprior.training import load_model, save_model
 
+from ._collect_sac import folderless_logger
 from ._mbpo_buffers import MixedReplayBuffer
 from ._mbpo_fit import derive_seed, fit_model
 
@@ -289,6 +290,7 @@ class MBPO:
             verbose=0,
             **config.sac_kwargs,
         )
+        self.sac.set_logger(folderless_logger(verbose=False))
         self._low = torch.as_tensor(act_space.low, dtype=self.model.dtype, device=config.device)
         self._high = torch.as_tensor(act_space.high, dtype=self.model.dtype, device=config.device)
         self._branch_rng = np.random.default_rng(derive_seed(config.seed, 0, "branch-starts"))

@@ -8,6 +8,12 @@ import os
 # first, which fails without a display and prints a warning that the suite treats as an error.
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+# SB3 agents built in tests without our folderless logger would each create an empty
+# `SB3-<date>` folder in the system temp directory; this points them all at one.
+os.environ.setdefault(
+    "SB3_LOGDIR", os.path.join(os.environ.get("TMPDIR", "/tmp"), "physprior-sb3-logs")
+)
+
 import torch
 
 # One torch thread: the tests run two pytest workers on two cores, and small tensors gain

@@ -348,3 +348,18 @@ def test_resume_refuses_another_run(tmp_path: Path) -> None:
     )
     assert same.new_rows == 0 and len(same.dataset) == 20
     assert Path(out).read_bytes() == before
+
+
+def test_sac_learning_creates_no_logger_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from physprior.agents._collect_sac import make_sac
+
+    # SB3's default logger makes this folder (else an `SB3-<date>` one in the temp dir).
+    logdir = tmp_path / "sb3-logs"
+    monkeypatch.setenv("SB3_LOGDIR", str(logdir))
+    agent = make_sac(DummyVecEnv([lambda: gym.make(CART, max_episode_steps=20)]), 0, TINY_SAC)
+    agent.learn(30)
+    assert not logdir.exists()
