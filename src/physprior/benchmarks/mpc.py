@@ -36,7 +36,9 @@ Scales:
   (once per env and seed, then cached), CEM + HNN 360 s (1.5 s per decision: every substep
   differentiates its energy network), the other model rows 4-17 s each, SAC and random
   rows under a second: 9 minutes of one core (HopperFull: 5.4), so about 30 core-minutes for
-  the four envs, less on 2 cores with the ray backend.
+  the four envs. Measured: one seed in 23 minutes one job at a time on a 2-core machine
+  (one core, another suite on the other); 3 seeds in 5 minutes with `--workers 14` on 16
+  cores.
 - smoke: InvertedPendulumFull only, SAC for 400 steps (learning after 100, 2 x 32 networks),
   300 windows, 1 epoch of 2 x 32 networks, CEM with 2 iterations of 30 sequences of 5 steps,
   2 episodes of at most 20 steps.
