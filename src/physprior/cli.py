@@ -518,6 +518,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# How each long command continues after Ctrl-C (each saves its progress atomically as it goes).
+_RESUME_HINTS = {
+    "bench": "; finished jobs are saved, the same command resumes",
+    "demo": "; finished stages are saved, the same command resumes",
+    "train": "; add --resume to the same command to continue from the last checkpoint",
+    "collect": "; add --resume to the same command to continue from the last flush",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `physprior` command; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -634,6 +643,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, FileNotFoundError, RuntimeError) as err:
         print(f"physprior {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        hint = _RESUME_HINTS.get(args.command, "")
+        print(f"physprior {args.command}: interrupted{hint}", file=sys.stderr)
+        return 130
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse guarantees one
 
 

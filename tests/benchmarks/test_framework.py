@@ -272,3 +272,13 @@ def test_report_cells_count_diverged_seeds_instead_of_hiding_the_rest() -> None:
     assert cell_text([math.inf, 1.0]) == "inf in 1/2 seeds; rest 1"
     assert cell_text([math.nan, math.inf]) == "nan in 2/2 seeds"
     assert cell_text([math.inf]) == "inf"
+
+
+def test_a_failing_parallel_job_stops_the_run_and_leaves_no_worker(tmp_path: Path) -> None:
+    import multiprocessing
+
+    good = _tiny_hnn_toy_grid(seeds=1)[0]
+    broken = Job(good.suite, good.row, "physprior/NoSuchEnv-v0", good.seed, good.params)
+    with pytest.raises(Exception, match="NoSuchEnv"):
+        _runner.run_jobs(hnn_toy.SUITE, [broken, good], tmp_path, progress=False, workers=2)
+    assert multiprocessing.active_children() == []

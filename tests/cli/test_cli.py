@@ -164,3 +164,16 @@ def test_bad_input_gives_one_line_error(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
+
+
+def test_ctrl_c_says_how_to_resume(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import physprior.benchmarks
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(physprior.benchmarks, "run_bench", interrupted)
+    assert main(["bench", "hnn-toy", "--out", str(tmp_path)]) == 130
+    assert "interrupted; finished jobs are saved" in capsys.readouterr().err

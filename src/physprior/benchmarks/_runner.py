@@ -21,7 +21,6 @@ import json
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -217,9 +216,10 @@ def _run_local_parallel(
     """Run the pending jobs `workers` at a time, each in a fresh spawned process.
 
     A fresh process per job (as Ray's `reuse_actors=False`) leaves no state from one job to the
-    next, so the numbers equal a sequential run's. Results are saved as they arrive; if a job
-    fails, the jobs not yet started are cancelled, the running ones finish and are saved, and
-    the first error is raised.
+    next, so the numbers equal a sequential run's. Results are saved as they arrive. A failing
+    job, Ctrl-C or any other exception here stops the run at once: the pool's processes are
+    terminated (the jobs they were running are lost and run again on resume) and the error is
+    raised; every job that finished before is already saved.
     """
     if _registered(suite.name) is not suite:
         raise ValueError(
@@ -229,28 +229,15 @@ def _run_local_parallel(
     total = finished + len(pending)
     bar = tqdm(total=total, initial=finished, desc=suite.name, unit="job", disable=not progress)
     context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
-    error: BaseException | None = None
-    with bar, ProcessPoolExecutor(workers, mp_context=context, max_tasks_per_child=1) as pool:
-        running: set[Future[dict[str, Any]]] = {
-            pool.submit(_run_job_by_name, job.to_dict()) for job in spread_by_env_and_seed(pending)
-        }
-        while running:
-            finished_now, running = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished_now:
-                if future.cancelled():
-                    continue
-                failure = future.exception()
-                if failure is None:
-                    result = JobResult.from_dict(future.result())
-                    save(result)
-                    bar.set_postfix_str(f"{result.job.row} | {result.job.env_id}", refresh=False)
-                    bar.update(1)
-                elif error is None:
-                    error = failure
-                    for other in running:
-                        other.cancel()
-    if error is not None:
-        raise error
+    ordered = [job.to_dict() for job in spread_by_env_and_seed(pending)]
+    # Pool.__exit__ terminates the workers, also when an exception leaves the block (a
+    # ProcessPoolExecutor would instead wait for every queued job before re-raising).
+    with bar, context.Pool(workers, maxtasksperchild=1) as pool:
+        for payload in pool.imap_unordered(_run_job_by_name, ordered):
+            result = JobResult.from_dict(payload)
+            save(result)
+            bar.set_postfix_str(f"{result.job.row} | {result.job.env_id}", refresh=False)
+            bar.update(1)
 
 
 def spread_by_env_and_seed(jobs: Sequence[Job]) -> list[Job]:
