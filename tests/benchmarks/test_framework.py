@@ -282,3 +282,25 @@ def test_a_failing_parallel_job_stops_the_run_and_leaves_no_worker(tmp_path: Pat
     with pytest.raises(Exception, match="NoSuchEnv"):
         _runner.run_jobs(hnn_toy.SUITE, [broken, good], tmp_path, progress=False, workers=2)
     assert multiprocessing.active_children() == []
+
+
+def test_plotted_curves_leave_out_diverged_seeds_and_say_so() -> None:
+    from physprior.benchmarks._report import curves_by_row
+
+    def result(row: str, seed: int, curve: list[float]) -> JobResult:
+        job = Job(FAKE, row, "physprior/MassSpring-v0", seed, {})
+        return JobResult(job=job, metrics={}, data_hash="0", seconds=0.0, curves={"error": curve})
+
+    curves = curves_by_row(
+        [
+            result("stable", 0, [0.0, 1.0, 2.0]),
+            result("stable", 1, [0.0, 3.0, 4.0]),
+            result("shaky", 0, [0.0, 1.0, 1.0]),
+            result("shaky", 1, [0.0, 5.0, math.inf]),
+            result("gone", 0, [0.0, math.nan, math.nan]),
+        ],
+        "error",
+    )
+    assert curves["stable"] == [0.0, 2.0, 3.0]
+    assert curves["shaky (1/2 seeds diverged, not shown)"] == [0.0, 1.0, 1.0]
+    assert list(curves)[2] == "gone (diverged)"

@@ -234,15 +234,15 @@ def _write_plots(
         dt = float(next((r.job.params["dt"] for r in here if "dt" in r.job.params), 1.0))
         slug = _slug(env_id)
         lines: list[str] = []
-        error = _curves_by_row(here, "error")
+        error = curves_by_row(here, "error")
         if error:
             path = plot_error_curves(
                 error, out_dir / f"error-{slug}.png", dt=dt, title=f"Rollout error, {env_id}"
             )
             lines.append(f"![error against time]({path.name})")
-        energy = _curves_by_row(here, "energy")
+        energy = curves_by_row(here, "energy")
         if energy:
-            true_energy = _curves_by_row(here, "energy_true")
+            true_energy = curves_by_row(here, "energy_true")
             truth = next(iter(true_energy.values()), None)
             path = _plot_energy(energy, truth, out_dir / f"energy-{slug}.png", dt=dt, env_id=env_id)
             lines.append(f"![energy against time]({path.name})")
@@ -272,12 +272,28 @@ def _write_plots(
     return shown
 
 
-def _curves_by_row(results: Sequence[JobResult], name: str) -> dict[str, list[float]]:
+def curves_by_row(results: Sequence[JobResult], name: str) -> dict[str, list[float]]:
+    """{legend label: the row's curve `name`, mean over seeds}.
+
+    A seed whose curve is not finite (its rollout diverged) would cut the mean short and
+    swamp the other seeds, so the mean is over the finite seeds and the label says how many
+    were left out, e.g. "HNN (1/3 seeds diverged, not shown)", as the table cells do.
+    """
     by_row: dict[str, list[list[float]]] = {}
     for r in results:
         if r.curves.get(name):
             by_row.setdefault(r.job.row, []).append(r.curves[name])
-    return {row: _mean_curve(curves) for row, curves in by_row.items()}
+    labelled = {}
+    for row, curves in by_row.items():
+        finite = [c for c in curves if np.isfinite(np.asarray(c, dtype=float)).all()]
+        if len(finite) == len(curves):
+            labelled[row] = _mean_curve(curves)
+        elif finite:
+            left_out = f"{len(curves) - len(finite)}/{len(curves)} seeds diverged, not shown"
+            labelled[f"{row} ({left_out})"] = _mean_curve(finite)
+        else:
+            labelled[f"{row} (diverged)"] = _mean_curve(curves)
+    return labelled
 
 
 def _plot_energy(
