@@ -42,7 +42,7 @@ def test_smoke_runs_every_row_type(smoke_results: list[JobResult]) -> None:
         assert all(math.isfinite(v) and v >= 0 for v in result.metrics.values()), result.metrics
         assert re.fullmatch(r"[0-9a-f]{16}", result.data_hash)
         length = result.job.params["data"]["test_length"]
-        assert set(result.curves) == {"error", "energy"}
+        assert set(result.curves) == {"error", "energy_violation"}
         assert all(len(c) == length for c in result.curves.values())
         assert result.trajectory is not None
         dim = 4 if result.job.env_id == CHAIN else 12  # k = 2 links / bobs

@@ -35,7 +35,7 @@ def test_smoke_runs_every_row(smoke_results: list[JobResult]) -> None:
         assert set(result.metrics) == METRICS, result.job.row
         assert all(math.isfinite(v) and v >= 0 for v in result.metrics.values()), result.metrics
         horizon = result.job.params["data"]["horizon"]
-        assert set(result.curves) == {"error", "energy", "position_error"}
+        assert set(result.curves) == {"error", "energy_violation", "position_error"}
         assert all(len(c) == horizon + 1 for c in result.curves.values())
         assert result.trajectory is not None
         for key in ("true", "predicted"):

@@ -8,7 +8,9 @@ Plots (at most one per env and kind, matplotlib needed: the `plot` extra):
 
 - `error-<env>.png`: each row's `"error"` curve (error against time, mean over seeds);
 - `energy-<env>.png`: each row's `"energy"` curve (the true energy along the predicted
-  rollout, mean over seeds), with the `"energy_true"` curve (along the true one) in black;
+  rollout, mean over seeds), with the `"energy_true"` curve (along the true one) in black; or,
+  for suites that record it instead, each row's `"energy_violation"` curve (the relative
+  energy violation per step, log scale);
 - `trajectory-<env>.png`: each row's `trajectory["predicted"]` against `trajectory["true"]`,
   for the smallest seed, rows whose true trajectory is the same one.
 
@@ -240,6 +242,16 @@ def _write_plots(
                 error, out_dir / f"error-{slug}.png", dt=dt, title=f"Rollout error, {env_id}"
             )
             lines.append(f"![error against time]({path.name})")
+        violation = curves_by_row(here, "energy_violation")
+        if violation:
+            path = plot_error_curves(
+                violation,
+                out_dir / f"energy-{slug}.png",
+                dt=dt,
+                title=f"Energy violation along the rollouts, {env_id}",
+                ylabel="relative energy violation",
+            )
+            lines.append(f"![energy violation against time]({path.name})")
         energy = curves_by_row(here, "energy")
         if energy:
             true_energy = curves_by_row(here, "energy_true")
@@ -310,7 +322,10 @@ def _plot_energy(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from physprior.evaluation.plots import distinct_colors
+
     figure, ax = plt.subplots(figsize=(6, 4))
+    distinct_colors(ax, len(energy))
     try:
         if truth is not None:
             ax.plot(np.arange(len(truth)) * dt, truth, color="black", linewidth=2, label="true")

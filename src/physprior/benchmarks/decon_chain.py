@@ -29,7 +29,7 @@ trajectories): `rollout_error` (headline; decon-hnn's geometric mean over the ro
 `|z_hat - z| / (|z_hat| + |z|)`), `energy_violation` (its geometric mean over time of
 `|H(z_hat) - H(z)| / (|H(z_hat)| + |H(z)|)`, true `H`), `energy_mse` (HNN's) and
 `position_error` (SRNN's, the mean L2 error of the positions). Curves: `error`
-(mean relative state error per step) and `energy` (mean energy violation per step). The
+(mean relative state error per step) and `energy_violation` (its mean per step). The
 trajectory is the first test trajectory, true and predicted.
 
 Scales:
@@ -283,7 +283,7 @@ def run_job(job: Job) -> JobResult:
         metrics={name: float(s.mean) for name, s in result.metrics.items()},
         data_hash=data.digest(),
         seconds=time.perf_counter() - start,
-        curves={"error": _finite(result.error_curve), "energy": _curve(violation)},
+        curves={"error": _finite(result.error_curve), "energy_violation": _curve(violation)},
         trajectory={"true": _rows(states[0]), "predicted": _rows(predicted[0])},
     )
 

@@ -40,7 +40,7 @@ Metrics (per job, means over the test trajectories):
   true `H`, noiseless trajectory.
 
 Curves: `error` (mean relative state error per step against the noiseless trajectory),
-`energy` (mean energy violation per step) and `position_error` (mean L2 position error per
+`energy_violation` (mean energy violation per step) and `position_error` (mean L2 position error per
 step against the observations, the paper's Figure 2). The trajectory is the first test
 trajectory from step K - 1 on: noiseless truth and prediction.
 
@@ -373,7 +373,7 @@ def run_job(job: Job) -> JobResult:
         seconds=time.perf_counter() - start,
         curves={
             "error": _curve(metrics.relative_error(predicted, truth)),
-            "energy": _curve(violation),
+            "energy_violation": _curve(violation),
             "position_error": _curve(position_curve),
         },
         trajectory={"true": _rows(truth[0]), "predicted": _rows(predicted[0])},

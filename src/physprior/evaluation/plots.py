@@ -18,7 +18,7 @@ from numpy.typing import ArrayLike
 
 from physprior._io import atomic_write
 
-__all__ = ["plot_error_curves", "plot_returns", "plot_trajectories"]
+__all__ = ["distinct_colors", "plot_error_curves", "plot_returns", "plot_trajectories"]
 
 
 def _pyplot() -> Any:
@@ -32,6 +32,13 @@ def _pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def distinct_colors(ax: Any, lines: int) -> None:
+    """Give `ax` a colour cycle with a colour per line: matplotlib's default repeats after 10."""
+    if lines > 10:
+        plt = _pyplot()
+        ax.set_prop_cycle(color=plt.get_cmap("tab20").colors[: min(lines, 20)])
 
 
 def _save(figure: Any, path: str | os.PathLike[str]) -> Path:
@@ -50,15 +57,18 @@ def plot_error_curves(
     *,
     dt: float = 1.0,
     title: str = "Open-loop rollout error",
+    ylabel: str = "relative state error",
 ) -> Path:
     """Mean relative state error against the prediction horizon, one line per model.
 
     `curves[name][t]` is the error `t` steps after the initial state (`EvalResult.error_curve`;
     the value at `t = 0` is skipped: it is zero). The horizon axis is in the env's time units
-    (`t * dt`); the error axis is logarithmic.
+    (`t * dt`); the error axis is logarithmic. Any other relative error per step (an energy
+    violation, say) plots the same way under its own `ylabel`.
     """
     plt = _pyplot()
     figure, ax = plt.subplots(figsize=(6, 4))
+    distinct_colors(ax, len(curves))
     for name, curve in curves.items():
         values = np.asarray(curve, dtype=float)[1:]
         finite = np.isfinite(values) & (values > 0)
@@ -66,7 +76,7 @@ def plot_error_curves(
         ax.plot(times[finite], values[finite], label=name)
     ax.set_yscale("log")
     ax.set_xlabel("horizon (time units)" if dt != 1.0 else "horizon (steps)")
-    ax.set_ylabel("relative state error")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
@@ -97,6 +107,7 @@ def plot_trajectories(
     figure, axes = plt.subplots(len(shown), 1, figsize=(6, 1.8 * len(shown) + 0.6), sharex=True)
     axes = np.atleast_1d(axes)
     for ax, d in zip(axes, shown, strict=True):
+        distinct_colors(ax, len(predicted))
         ax.plot(times, truth[:, d], color="black", linewidth=2, label="true")
         for name, states in predicted.items():
             values = np.asarray(states, dtype=float)
