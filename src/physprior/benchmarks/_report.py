@@ -322,7 +322,7 @@ def _plot_energy(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from physprior.evaluation.plots import distinct_colors
+    from physprior.evaluation.plots import distinct_colors, place_legend
 
     figure, ax = plt.subplots(figsize=(6, 4))
     distinct_colors(ax, len(energy))
@@ -337,7 +337,7 @@ def _plot_energy(
         ax.set_ylabel("true energy of the predicted state")
         ax.set_title(f"Energy along the rollouts, {env_id}")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small")
+        place_legend(ax, len(energy) + (truth is not None))
         return atomic_write(
             path, lambda handle: figure.savefig(handle, format="png", dpi=120, bbox_inches="tight")
         )

@@ -18,7 +18,13 @@ from numpy.typing import ArrayLike
 
 from physprior._io import atomic_write
 
-__all__ = ["distinct_colors", "plot_error_curves", "plot_returns", "plot_trajectories"]
+__all__ = [
+    "distinct_colors",
+    "place_legend",
+    "plot_error_curves",
+    "plot_returns",
+    "plot_trajectories",
+]
 
 
 def _pyplot() -> Any:
@@ -39,6 +45,14 @@ def distinct_colors(ax: Any, lines: int) -> None:
     if lines > 10:
         plt = _pyplot()
         ax.set_prop_cycle(color=plt.get_cmap("tab20").colors[: min(lines, 20)])
+
+
+def place_legend(ax: Any, lines: int) -> None:
+    """A legend inside the axes for a few lines; beside them, where it hides none, for many."""
+    if lines > 6:
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    else:
+        ax.legend()
 
 
 def _save(figure: Any, path: str | os.PathLike[str]) -> Path:
@@ -79,7 +93,7 @@ def plot_error_curves(
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    place_legend(ax, len(curves))
     return _save(figure, path)
 
 
