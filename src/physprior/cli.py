@@ -270,7 +270,7 @@ class BenchCommandConfig:
 
 
 def _cmd_bench(config: BenchCommandConfig) -> int:
-    from physprior.benchmarks import run_bench
+    from physprior.benchmarks import findings, get_suite, read_results, run_bench
 
     try:
         report = run_bench(
@@ -286,6 +286,12 @@ def _cmd_bench(config: BenchCommandConfig) -> int:
     except ImportError as err:  # the ray extra is missing
         raise RuntimeError(str(err)) from None
     print(f"wrote {report}")
+    settings, results = read_results(config.out)
+    verdicts = findings(get_suite(settings["suite"]), results)
+    if verdicts:
+        print("the paper's findings (numbers in the report):")
+    for text, verdict in verdicts:
+        print(f"  {verdict:<13}  {text}")
     return 0
 
 

@@ -304,3 +304,28 @@ def test_plotted_curves_leave_out_diverged_seeds_and_say_so() -> None:
     assert curves["stable"] == [0.0, 2.0, 3.0]
     assert curves["shaky (1/2 seeds diverged, not shown)"] == [0.0, 1.0, 1.0]
     assert list(curves)[2] == "gone (diverged)"
+
+
+def test_cli_prints_the_verdicts(
+    fake: list[Job], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from physprior.cli import main
+
+    assert main(["bench", FAKE, "--seeds", "2", "--out", str(tmp_path), "--no-progress"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1:] == [
+        "the paper's findings (numbers in the report):",
+        "  holds          good beats bad",
+        "  does not hold  bad beats good",
+        "  cannot tell    an absent row is small",
+    ]
+    config, results = benchmarks.read_results(tmp_path)
+    assert config["suite"] == FAKE and len(results) == 4
+
+
+def test_read_results_names_a_missing_or_foreign_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="run the suite first"):
+        benchmarks.read_results(tmp_path)
+    (tmp_path / "results.json").write_text('{"something": "else"}')
+    with pytest.raises(ValueError, match="is not a physprior results file"):
+        benchmarks.read_results(tmp_path)

@@ -50,7 +50,9 @@ def get_suite(name: str) -> Suite:
         ) from None
 
 
-from physprior.benchmarks._runner import run_bench  # noqa: E402  (needs SUITES defined above)
+# These need SUITES defined above.
+from physprior.benchmarks._report import findings  # noqa: E402
+from physprior.benchmarks._runner import read_results, run_bench  # noqa: E402
 
 __all__ = [
     "SCALES",
@@ -61,6 +63,8 @@ __all__ = [
     "PaperRow",
     "Scale",
     "Suite",
+    "findings",
     "get_suite",
+    "read_results",
     "run_bench",
 ]

@@ -131,6 +131,12 @@ def judge(claim: Claim, cell_means: Means) -> tuple[str, list[tuple[str, str, st
     return label, numbers
 
 
+def findings(suite: Suite, results: Sequence[JobResult]) -> list[tuple[str, str]]:
+    """(claim text, verdict) for each of the suite's claims on these results, in order."""
+    cell_means = means(results)
+    return [(claim.text, judge(claim, cell_means)[0]) for claim in suite.claims]
+
+
 # -------------------------------------------------------------------------------- report
 
 

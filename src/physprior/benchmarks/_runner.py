@@ -87,6 +87,20 @@ def run_bench(
     return write_report(chosen, results, out_dir, config)
 
 
+def read_results(out: str | os.PathLike[str]) -> tuple[dict[str, Any], list[JobResult]]:
+    """The config and the job results that `run_bench` wrote to `out/results.json`."""
+    path = Path(out) / RESULTS_FILE
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        return dict(payload["config"]), [JobResult.from_dict(r) for r in payload["results"]]
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} does not exist: run the suite first") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(
+            f"{path} is not a physprior results file ({type(err).__name__}: {err})"
+        ) from None
+
+
 def run_jobs(
     suite: Suite,
     jobs: Sequence[Job],
