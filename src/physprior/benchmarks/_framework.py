@@ -12,12 +12,14 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 Scale = Literal["smoke", "default", "paper"]
 SCALES: tuple[Scale, ...] = ("smoke", "default", "paper")
 
 # {(row, env_id): {metric: mean over seeds}}, what a Claim's check reads.
+T = TypeVar("T")
+
 Means = Mapping[tuple[str, str], Mapping[str, float]]
 
 
@@ -172,3 +174,20 @@ class Suite:
     run_job: Callable[[Job], JobResult]
     paper: tuple[PaperRow, ...] = ()
     claims: tuple[Claim, ...] = ()
+
+
+def scale_settings(scales: Mapping[str, T], scale: str, seeds: object) -> T:
+    """`scales[scale]`, after checking that `scale` is one of them and `seeds` a positive int.
+
+    The shared argument check of every suite's `jobs(scale, seeds)`.
+    """
+    if scale not in scales:
+        raise ValueError(f"unknown scale {scale!r}; expected one of {sorted(scales)}")
+    check_seeds(seeds)
+    return scales[scale]
+
+
+def check_seeds(seeds: object) -> None:
+    """Raise ValueError unless `seeds` (a number of seeds) is a positive integer."""
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds must be a positive integer, got {seeds!r}")

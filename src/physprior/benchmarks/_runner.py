@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from physprior import __version__
 from physprior._io import atomic_write_text
 
-from ._framework import SCALES, Job, JobResult, Suite
+from ._framework import SCALES, Job, JobResult, Suite, check_seeds
 
 Backend = Literal["local", "ray"]
 BACKENDS: tuple[Backend, ...] = get_args(Backend)
@@ -63,8 +63,7 @@ def run_bench(
         raise ValueError(f"scale must be one of {list(SCALES)}, got {scale!r}")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
+    check_seeds(seeds)
     if address is not None and backend != "ray":
         raise ValueError(f"address is for backend='ray', got backend={backend!r}")
     out_dir = Path(out)

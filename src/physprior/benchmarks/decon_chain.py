@@ -75,7 +75,7 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from physprior.benchmarks._common import data_hash, train_model
-from physprior.benchmarks._framework import Claim, Job, JobResult, Scale, Suite
+from physprior.benchmarks._framework import Claim, Job, JobResult, Scale, Suite, scale_settings
 from physprior.data import generate_trajectories, make_windows
 from physprior.evaluation import evaluate, metrics, predict
 from physprior.models import make
@@ -173,11 +173,7 @@ def _job_params(model: str, key: str, k: int, drag: bool, scale: Mapping[str, An
 
 def jobs(scale: Scale, seeds: int) -> list[Job]:
     """The grid: systems x k x drag (off, on) x models, for seeds `0 .. seeds - 1`."""
-    if scale not in _SCALES:
-        raise ValueError(f"unknown scale {scale!r}; expected one of {sorted(_SCALES)}")
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
-    settings = _SCALES[scale]
+    settings = scale_settings(_SCALES, scale, seeds)
     grid = []
     for seed in range(seeds):
         for _, env_id, key in SYSTEMS:

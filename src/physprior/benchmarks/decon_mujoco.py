@@ -84,7 +84,7 @@ from physprior.training import TrainConfig
 
 from . import _sac_cache
 from ._common import data_hash, score_rollouts, train_model
-from ._framework import Claim, Job, JobResult, Means, Scale, Suite
+from ._framework import Claim, Job, JobResult, Means, Scale, Suite, scale_settings
 
 __all__ = ["ENVS", "MODELS", "SUITE", "cache_dir"]
 
@@ -145,11 +145,7 @@ _SCALES: dict[str, dict[str, Any]] = {
 
 def jobs(scale: Scale, seeds: int) -> list[Job]:
     """The grid: envs x rows (NODE, NODE+SO, HNN, MLP) for seeds `0 .. seeds - 1`."""
-    if scale not in _SCALES:
-        raise ValueError(f"unknown scale {scale!r}; expected one of {sorted(_SCALES)}")
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
-    settings = _SCALES[scale]
+    settings = scale_settings(_SCALES, scale, seeds)
     grid = []
     for seed in range(seeds):
         for env_id in settings["envs"]:

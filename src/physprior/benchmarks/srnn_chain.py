@@ -84,7 +84,15 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from physprior.benchmarks._common import data_hash, train_model
-from physprior.benchmarks._framework import Claim, Job, JobResult, PaperRow, Scale, Suite
+from physprior.benchmarks._framework import (
+    Claim,
+    Job,
+    JobResult,
+    PaperRow,
+    Scale,
+    Suite,
+    scale_settings,
+)
 from physprior.data import add_noise, generate_trajectories, make_windows
 from physprior.evaluation import metrics, predict
 from physprior.models import make
@@ -258,11 +266,7 @@ def _job_params(row: _Row, scale: Mapping[str, Any]) -> dict[str, Any]:
 
 def jobs(scale: Scale, seeds: int) -> list[Job]:
     """The grid: every row of Tables 1 and 2 for seeds `0 .. seeds - 1` (seed-major)."""
-    if scale not in _SCALES:
-        raise ValueError(f"unknown scale {scale!r}; expected one of {sorted(_SCALES)}")
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
-    settings = _SCALES[scale]
+    settings = scale_settings(_SCALES, scale, seeds)
     return [
         Job(NAME, row.label, ENV_ID, seed, _job_params(row, settings))
         for seed in range(seeds)
