@@ -267,6 +267,8 @@ class BenchCommandConfig:
     """Show progress bars."""
     workers: int = 1
     """Jobs the local backend runs at once, each in its own process."""
+    rows: tuple[str, ...] | None = None
+    """Run only these rows of the suite's grid (None: every row)."""
 
 
 def _cmd_bench(config: BenchCommandConfig) -> int:
@@ -282,6 +284,7 @@ def _cmd_bench(config: BenchCommandConfig) -> int:
             address=config.address,
             progress=config.progress,
             workers=config.workers,
+            rows=config.rows,
         )
     except ImportError as err:  # the ray extra is missing
         raise RuntimeError(str(err)) from None
@@ -471,6 +474,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--workers", type=int, default=1, help="local backend: jobs run at once (default: 1)"
     )
+    bench.add_argument(
+        "--rows",
+        nargs="+",
+        metavar="ROW",
+        help="run only these rows (labels as in the report, quoted); the report shows every "
+        "finished row",
+    )
     bench.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     gen = sub.add_parser("generate", help="generate trajectories of a physics env (.npz)")
@@ -591,6 +601,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     address=args.address,
                     progress=not args.no_progress,
                     workers=args.workers,
+                    rows=None if args.rows is None else tuple(args.rows),
                 )
             )
         if args.command == "generate":

@@ -329,3 +329,20 @@ def test_read_results_names_a_missing_or_foreign_file(tmp_path: Path) -> None:
     (tmp_path / "results.json").write_text('{"something": "else"}')
     with pytest.raises(ValueError, match="is not a physprior results file"):
         benchmarks.read_results(tmp_path)
+
+
+def test_rows_run_a_part_of_the_grid_and_the_report_adds_them_up(
+    fake: list[Job], tmp_path: Path
+) -> None:
+    benchmarks.run_bench(FAKE, out=tmp_path, progress=False, rows=["bad"])
+    assert [job.row for job in fake] == ["bad"]
+    results = benchmarks.read_results(tmp_path)[1]
+    assert [r.job.row for r in results] == ["bad"]
+    # A later run of the other row reports both, in grid order, and runs only the new one.
+    benchmarks.run_bench(FAKE, out=tmp_path, progress=False, rows=["good"])
+    assert [job.row for job in fake] == ["bad", "good"]
+    assert [r.job.row for r in benchmarks.read_results(tmp_path)[1]] == ["good", "bad"]
+    with pytest.raises(ValueError, match=r"has no row 'ugly'; its rows are: 'good'; 'bad'"):
+        benchmarks.run_bench(FAKE, out=tmp_path, progress=False, rows=["ugly"])
+    with pytest.raises(TypeError, match="not the string"):
+        benchmarks.run_bench(FAKE, out=tmp_path, progress=False, rows="good")

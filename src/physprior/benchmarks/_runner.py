@@ -49,11 +49,14 @@ def run_bench(
     address: str | None = None,
     progress: bool = True,
     workers: int = 1,
+    rows: Sequence[str] | None = None,
 ) -> Path:
     """Run suite `suite` at `scale` over `seeds` seeds with `backend`; return the report's path.
 
     `address`: the Ray cluster to join (`backend="ray"` only; None starts a local one).
     `workers`: jobs the local backend runs at once, each in its own process.
+    `rows`: run only these rows of the grid (None: all). The results and the report cover
+    every job of the grid that has finished in `out`, so rows run at different times add up.
     Jobs already finished in `out/jobs/` are not run again.
     """
     from physprior.benchmarks import get_suite  # the registry imports this module
@@ -67,10 +70,19 @@ def run_bench(
     if address is not None and backend != "ray":
         raise ValueError(f"address is for backend='ray', got backend={backend!r}")
     out_dir = Path(out)
-    jobs = chosen.jobs(scale, seeds)
-    results = run_jobs(
-        chosen, jobs, out_dir, backend=backend, address=address, progress=progress, workers=workers
+    grid = chosen.jobs(scale, seeds)
+    selected = grid if rows is None else select_rows(chosen.name, grid, rows)
+    run_jobs(
+        chosen,
+        selected,
+        out_dir,
+        backend=backend,
+        address=address,
+        progress=progress,
+        workers=workers,
     )
+    jobs_dir = out_dir / JOBS_DIR
+    results = [r for job in grid if (r := load_job_result(jobs_dir, job.key())) is not None]
     config = {
         "suite": chosen.name,
         "title": chosen.title,
@@ -84,6 +96,20 @@ def run_bench(
     from ._report import write_report  # matplotlib is imported only when plotting
 
     return write_report(chosen, results, out_dir, config)
+
+
+def select_rows(suite: str, grid: Sequence[Job], rows: Sequence[str]) -> list[Job]:
+    """The jobs of `grid` whose row is one of `rows`; ValueError naming any unknown row."""
+    if isinstance(rows, str):
+        raise TypeError(f"rows must be a sequence of row labels, not the string {rows!r}")
+    known = list(dict.fromkeys(job.row for job in grid))
+    unknown = [row for row in rows if row not in known]
+    if unknown or not rows:
+        shown = ", ".join(repr(r) for r in unknown) if unknown else "(none given)"
+        valid = "; ".join(repr(r) for r in known)
+        raise ValueError(f"suite {suite!r} has no row {shown}; its rows are: {valid}")
+    wanted = set(rows)
+    return [job for job in grid if job.row in wanted]
 
 
 def read_results(out: str | os.PathLike[str]) -> tuple[dict[str, Any], list[JobResult]]:
