@@ -160,8 +160,9 @@ def write_report(
         f"Suite `{suite.name}`, scale `{config.get('scale')}`, backend `{config.get('backend')}`, "
         f"seeds {', '.join(map(str, seeds))}, physprior {config.get('physprior_version')}; "
         f"{len(results)} jobs, {sum(r.seconds for r in results):.1f} s of job time. "
-        "Ours: mean (std over seeds; the mean alone with one seed); the paper's: mean (std) as "
-        "published.",
+        "Ours: mean (std over seeds; the mean alone with one seed); a column `<metric>: std "
+        "over test trajectories` is that spread within each seed's test set (the papers' "
+        "brackets), averaged over seeds; the paper's: mean (std) as published.",
         "",
     ]
     plot_lines: dict[str, list[str]] = {}
@@ -194,7 +195,8 @@ def _env_table(
     rows += [p_row for p_row, _ in paper if p_row not in rows]  # published rows we did not run
     metrics = [m for m in suite.metrics if any(m in table.get((r, env_id), {}) for r in rows)]
     paper_metrics = [m for m in suite.metrics if any(m == pm for _, pm in paper)]
-    header = ["row"] + [f"{m}" for m in metrics] + [f"paper: {m}" for m in paper_metrics]
+    header = ["row"] + [column_title(m, metrics) for m in metrics]
+    header += [f"paper: {m}" for m in paper_metrics]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [row]
@@ -215,6 +217,15 @@ def _env_table(
         lines += ["", f"Published figures: {', '.join(sources)}."]
     lines.append("")
     return lines
+
+
+def column_title(metric: str, metrics: Sequence[str]) -> str:
+    """The table header of `metric`: `<name>_std` next to `<name>` is a spread over the test
+    trajectories of one seed (what the papers' brackets give), so the header says so."""
+    base = metric.removesuffix("_std")
+    if base != metric and base in metrics:
+        return f"{base}: std over test trajectories"
+    return metric
 
 
 # -------------------------------------------------------------------------------- plots
