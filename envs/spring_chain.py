@@ -53,7 +53,9 @@ class SpringChainEnv(PhysicsEnv):
     Bring the chain to rest: `r = -0.01 H(next_obs) - 0.01 |a|^2`.
 
     ## Starting state
-    `q, p ~ U[-2.5, 2.5]` independently for every mass.
+    `q, p ~ U[-2.5, 2.5]` independently for every mass (`init_range`). With
+    `ends_at_rest=True` the two end masses start at rest at `q = 0`, as in the SRNN authors'
+    data generator (`src/generate_data.py`; the paper does not say).
 
     ## Episode end
     Never terminates; the registered env truncates after 200 steps.
@@ -83,9 +85,12 @@ class SpringChainEnv(PhysicsEnv):
         substeps: int = 100,
         force_scale: float = 1.0,
         init_range: float = 2.5,
+        ends_at_rest: bool = False,
         render_mode: str | None = None,
         render_size: int = 128,
     ) -> None:
+        if not isinstance(ends_at_rest, bool):
+            raise TypeError(f"ends_at_rest must be True or False, got {ends_at_rest!r}")
         if n_masses < 1 or substeps < 1:
             raise ValueError(f"n_masses and substeps must be >= 1, got {n_masses}, {substeps}")
         super().__init__(
@@ -99,6 +104,7 @@ class SpringChainEnv(PhysicsEnv):
         self.masses, self.spring_constants = draw_chain_parameters(n_masses, chain_seed)
         self.substeps = int(substeps)
         self.init_range = float(init_range)
+        self.ends_at_rest = ends_at_rest
         self._stiffness = self._stiffness_matrix(self.spring_constants)
         self._transition, self._forcing = self._compose_leapfrog()
 
@@ -119,15 +125,13 @@ class SpringChainEnv(PhysicsEnv):
         """
         n = self.q_dim
         h = self.dt / self.substeps
-        inv_m = np.diag(1.0 / self.masses)
-        eye = np.eye(n)
-        zero = np.zeros((n, n))
+        eye, zero = np.eye(n), np.zeros((n, n))
         # One substep as the product kick(h/2) drift(h) kick(h/2) on [q, p], with the force
         # entering the kicks: p += h/2 (-K q + F).
         kick = np.block([[eye, zero], [-0.5 * h * self._stiffness, eye]])
-        drift = np.block([[eye, h * inv_m], [zero, eye]])
+        drift = np.block([[eye, h * np.diag(1.0 / self.masses)], [zero, eye]])
         kick_force = np.vstack([zero, 0.5 * h * eye])
-        step = kick @ drift @ kick
+        step = self.leapfrog_matrix(h)
         step_force = kick @ drift @ kick_force + kick_force
         transition = np.eye(2 * n)
         forcing = np.zeros((2 * n, n))
@@ -137,7 +141,25 @@ class SpringChainEnv(PhysicsEnv):
         return transition, forcing
 
     def sample_initial_state(self, rng: np.random.Generator) -> FloatArray:
-        return rng.uniform(-self.init_range, self.init_range, size=2 * self.q_dim)
+        state = rng.uniform(-self.init_range, self.init_range, size=2 * self.q_dim)
+        if self.ends_at_rest:
+            n = self.q_dim
+            state[[0, n - 1, n, 2 * n - 1]] = 0.0
+        return state
+
+    @property
+    def transition_matrix(self) -> FloatArray:
+        """`A` `(2n, 2n)`: one zero-action step is `z' = A z` (the composed leapfrog)."""
+        return self._transition.copy()
+
+    def leapfrog_matrix(self, step: float) -> FloatArray:
+        """`(2n, 2n)`: one kick-drift-kick leapfrog step of size `step` on the true `H`."""
+        n = self.q_dim
+        eye, zero = np.eye(n), np.zeros((n, n))
+        kick = np.block([[eye, zero], [-0.5 * step * self._stiffness, eye]])
+        drift = np.block([[eye, step * np.diag(1.0 / self.masses)], [zero, eye]])
+        out: FloatArray = kick @ drift @ kick
+        return out
 
     def _advance(self, state: FloatArray, action: FloatArray) -> FloatArray:
         out: FloatArray = self._transition @ state + self._forcing @ (self.force_scale * action)

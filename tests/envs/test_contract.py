@@ -134,3 +134,15 @@ def test_bad_actions_are_refused_with_the_expected_shape(env_id: str) -> None:
 def test_unknown_constructor_argument_lists_valid_ones(env_id: str) -> None:
     with pytest.raises(TypeError, match=r"unknown argument.*'no_such_option'.*valid arguments"):
         gym.make(env_id, no_such_option=1)
+
+
+def test_spring_chain_can_start_its_end_masses_at_rest() -> None:
+    # The SRNN authors' generator: both end masses start at rest at q = 0.
+    env = gym.make("physprior/SpringChain-v0", ends_at_rest=True).unwrapped
+    for seed in range(3):
+        obs, _ = env.reset(seed=seed)
+        assert (obs[[0, 19, 20, 39]] == 0).all() and (obs[1:19] != 0).all()
+    default, _ = gym.make("physprior/SpringChain-v0").unwrapped.reset(seed=0)
+    assert (default[[0, 19, 20, 39]] != 0).all()
+    with pytest.raises(TypeError, match="ends_at_rest must be True or False"):
+        gym.make("physprior/SpringChain-v0", ends_at_rest="yes")
