@@ -39,7 +39,7 @@ def test_learns_the_action_as_an_input(make_windows, fit_model, name):
 
 def _model(name: str, **config):
     torch.manual_seed(0)
-    model = make(name, obs_dim=4, action_dim=2, **TINY, **config).double()
+    model = make(name, obs_dim=4, action_dim=2, **{**TINY, **config}).double()
     states = torch.randn(8, 3, 4, dtype=torch.float64) * 3 + 1
     model.fit_normalization(states, torch.randn(8, 2, 2, dtype=torch.float64) * 2)
     return model
@@ -104,3 +104,24 @@ def test_gradients_reach_every_parameter(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_bad_inputs_refused(bad_inputs_refused, name):
     bad_inputs_refused(name, **TINY)
+
+
+def test_the_authors_readouts_predict_from_raw_inputs():
+    # The SRNN authors' RNN: raw [z, u] in, the next state out of a Linear layer.
+    rnn = _model("rnn", readout="state")
+    z, u = torch.randn(3, 4, dtype=torch.float64), torch.randn(3, 2, dtype=torch.float64)
+    hidden = rnn.cell(torch.cat((z, u), -1))
+    torch.testing.assert_close(rnn.step(z, u), rnn.readout(hidden), rtol=0, atol=0)
+    # Their LSTM: the hidden state itself is the prediction, so it is bounded by 1.
+    lstm = _model("lstm", readout="hidden", hidden=4)
+    big = 10 * torch.ones(3, 4, dtype=torch.float64)
+    predicted = lstm.rollout(big, torch.zeros(3, 6, 2, dtype=torch.float64))
+    assert predicted[:, 1:].abs().max() < 1
+    torch.testing.assert_close(predicted[:, 1], lstm.cell(torch.cat((big, 0 * u), -1))[0])
+
+
+def test_hidden_readout_needs_the_state_size():
+    with pytest.raises(ValueError, match=r"hidden must equal obs_dim=4, got hidden=16"):
+        make("lstm", obs_dim=4, hidden=16, readout="hidden")
+    with pytest.raises(ValueError, match="readout must be one of"):
+        make("rnn", obs_dim=4, readout="sideways")
