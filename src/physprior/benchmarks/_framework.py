@@ -164,7 +164,9 @@ class Suite:
     """A named benchmark: its grid of jobs per scale, how to run one, and what the paper says.
 
     metrics: metric names, the first being the headline; jobs(scale, seeds) -> the grid;
-    run_job(job) -> its result, deterministic given job.seed, in-process on CPU.
+    run_job(job) -> its result, deterministic given job.seed, in-process on CPU;
+    scale_notes: per scale, what a reader of its report must know (e.g. that the scale is too
+    small to test the paper's findings).
     """
 
     name: str
@@ -174,6 +176,7 @@ class Suite:
     run_job: Callable[[Job], JobResult]
     paper: tuple[PaperRow, ...] = ()
     claims: tuple[Claim, ...] = ()
+    scale_notes: Mapping[str, str] = field(default_factory=dict)
 
 
 def scale_settings(scales: Mapping[str, T], scale: str, seeds: object) -> T:

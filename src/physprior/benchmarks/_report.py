@@ -165,6 +165,11 @@ def write_report(
         "brackets), averaged over seeds; the paper's: mean (std) as published.",
         "",
     ]
+    note = suite.scale_notes.get(str(config.get("scale")))
+    if note is None and config.get("scale") == "smoke":
+        note = "a check that every code path runs; nothing is trained long enough to mean anything."
+    if note:
+        lines += [f"**At scale `{config.get('scale')}`:** {note}", ""]
     plot_lines: dict[str, list[str]] = {}
     if plots:
         plot_lines = _write_plots(results, out_dir, envs)
