@@ -121,6 +121,29 @@ class PhysicsEnv(gym.Env[FloatArray, FloatArray], abc.ABC):
         act_b = namespace(act_b).clip(act_b, -1.0, 1.0)
         return unbatch(self._reward(obs_b, act_b, next_b), single)
 
+    def time_derivative(self, obs: Any, action: Any = None) -> Any:
+        """The true vector field `dz/dt` `(..., D)` at states `obs` `(..., D)` (numpy or torch)
+        under actions `action` `(..., A)` held constant (None: no force, the papers' system).
+
+        What HNN-style training fits: exact time derivatives at the observed states. Available
+        where the field has a closed form (NotImplementedError elsewhere).
+        """
+        batch, single = as_batch(obs, self.obs_dim, "obs")
+        if action is None:
+            force = batch[..., : self.action_dim] * 0.0
+        else:
+            act_b, _ = as_batch(action, self.action_dim, "action")
+            force = self.force_scale * namespace(act_b).clip(act_b, -1.0, 1.0)
+        out = self._time_derivative(batch, force)
+        return out[0] if single else out
+
+    def _time_derivative(self, obs: Any, force: Any) -> Any:
+        """`dz/dt` `(N, D)` of states `(N, D)` under generalised forces `(N, A)` (env units)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no closed-form time derivative; it is defined for "
+            "MassSpring, Pendulum, TwoBody, ThreeBody and SpringChain"
+        )
+
     def termination_fn(self, next_obs: Any) -> Any:
         """Whether each `next_obs` `(N, D)` ends the episode -> `(N,)` booleans."""
         batch, single = as_batch(next_obs, self.obs_dim, "next_obs")

@@ -18,7 +18,9 @@ class MassSpringEnv(PhysicsEnv):
     r"""A frictionless mass on a spring, `H = k q^2 / 2 + p^2 / (2 m)` (HNN, task 1).
 
     ## Parameters
-    `k = m = 1` as in the paper, so the angular frequency is `w = sqrt(k / m) = 1` rad/s.
+    `k = m = 1` as in the paper (`stiffness`, `mass`), so the angular frequency is
+    `w = sqrt(k / m) = 1` rad/s. The HNN authors' code used `H = q^2 + p^2`, which is
+    `stiffness=2, mass=0.5` (`w = 2`).
 
     ## Observation
     | index | quantity | unit |
@@ -65,9 +67,14 @@ class MassSpringEnv(PhysicsEnv):
         dt: float = 0.1,
         force_scale: float = 0.5,
         radius_range: tuple[float, float] = (0.2, 1.0),
+        stiffness: float = 1.0,
+        mass: float = 1.0,
         render_mode: str | None = None,
         render_size: int = 128,
     ) -> None:
+        for name, value in (("stiffness", stiffness), ("mass", mass)):
+            if not np.isfinite(value) or value <= 0:
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
         super().__init__(
             q_dim=1,
             action_dim=1,
@@ -76,8 +83,8 @@ class MassSpringEnv(PhysicsEnv):
             render_mode=render_mode,
             render_size=render_size,
         )
-        self.k = 1.0
-        self.m = 1.0
+        self.k = float(stiffness)
+        self.m = float(mass)
         self.radius_range = check_radius_range(radius_range)
 
     def sample_initial_state(self, rng: np.random.Generator) -> FloatArray:
@@ -89,6 +96,11 @@ class MassSpringEnv(PhysicsEnv):
         x, p = state[0] - shift, state[1]
         c, s = np.cos(w * self.dt), np.sin(w * self.dt)
         return np.array([shift + c * x + s * p / (self.m * w), -s * self.m * w * x + c * p])
+
+    def _time_derivative(self, obs: Any, force: Any) -> Any:
+        xp = namespace(obs)
+        q, p = obs[..., :1], obs[..., 1:]
+        return xp.concatenate([p / self.m, -self.k * q + force], axis=-1)
 
     def _energy(self, obs: Any) -> Any:
         q, p = obs[..., 0], obs[..., 1]

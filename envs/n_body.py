@@ -91,6 +91,20 @@ class _GravityEnv(PhysicsEnv):
             self._rhs(force), state, self.dt, rtol=self.tolerance, atol=self.tolerance
         )
 
+    def _time_derivative(self, obs: Any, force: Any) -> Any:
+        xp = namespace(obs)
+        n, d = self.n_bodies, 2 * self.n_bodies
+        lead = obs.shape[:-1]
+        q = obs[..., :d].reshape(*lead, n, 2)
+        p = obs[..., d:].reshape(*lead, n, 2)
+        m = self._const(self.masses, obs)
+        diff = q[..., None, :, :] - q[..., :, None, :]  # [i, j] = q_j - q_i
+        dist2 = xp.sum(diff * diff, axis=-1) + self._const(np.eye(n), obs)  # no self-force
+        strength = self.gravity * m[:, None] * m[None, :] / dist2**1.5
+        dp = xp.sum(strength[..., None] * diff, axis=-2).reshape(*lead, d) + force
+        dq = (p / m[:, None]).reshape(*lead, d)
+        return xp.concatenate([dq, dp], axis=-1)
+
     def _energy(self, obs: Any) -> Any:
         xp = namespace(obs)
         n, d = self.n_bodies, 2 * self.n_bodies
@@ -145,9 +159,11 @@ class TwoBodyEnv(_GravityEnv):
     As in the paper: centre of mass at the origin, total momentum zero, separation
     `|q2 - q1| ~ U[0.5, 1.5]` along a uniformly random direction, the velocities of a circular
     orbit (`|v| = sqrt(G m / (2 |q2 - q1|))`, counter-clockwise) scaled by one factor
-    `1 + 0.05 N(0, 1)` shared by both bodies so the total momentum stays zero. (The authors'
-    code drew each position component from `U[0.5, 1.5]`; the paper's separation range is
-    used here.)
+    `1 + 0.05 N(0, 1)` shared by both bodies so the total momentum stays zero.
+    `start="authors"` draws as the HNN authors' code does instead: body 1 at a position whose
+    two coordinates are each `U[0.5, 1.5]` (so at distance `r` in `[0.71, 2.12]` from the
+    centre, a separation of `2 r`, always starting in the first quadrant), body 2 opposite,
+    with the same circular-orbit speeds and noise.
 
     ## Episode end
     Never terminates; the registered env truncates after 200 steps.
@@ -175,9 +191,12 @@ class TwoBodyEnv(_GravityEnv):
         force_scale: float = 0.1,
         separation_range: tuple[float, float] = (0.5, 1.5),
         orbit_noise: float = 0.05,
+        start: str = "paper",
         render_mode: str | None = None,
         render_size: int = 128,
     ) -> None:
+        if start not in ("paper", "authors"):
+            raise ValueError(f"start must be 'paper' or 'authors', got {start!r}")
         super().__init__(
             n_bodies=2,
             masses=np.ones(2),
@@ -190,11 +209,17 @@ class TwoBodyEnv(_GravityEnv):
         )
         self.separation_range = (float(separation_range[0]), float(separation_range[1]))
         self.orbit_noise = float(orbit_noise)
+        self.start = start
 
     def sample_initial_state(self, rng: np.random.Generator) -> FloatArray:
-        separation = rng.uniform(*self.separation_range)
-        direction = _rotate(np.array([1.0, 0.0]), rng.uniform(0.0, 2.0 * np.pi))
-        q1 = 0.5 * separation * direction
+        if self.start == "authors":
+            q1 = rng.uniform(0.5, 1.5, size=2)
+            separation = 2.0 * float(np.linalg.norm(q1))
+            direction = q1 / np.linalg.norm(q1)
+        else:
+            separation = rng.uniform(*self.separation_range)
+            direction = _rotate(np.array([1.0, 0.0]), rng.uniform(0.0, 2.0 * np.pi))
+            q1 = 0.5 * separation * direction
         speed = np.sqrt(self.gravity * self.masses[1] / (2.0 * separation))
         v1 = speed * _rotate(direction, np.pi / 2) * (1.0 + self.orbit_noise * rng.normal())
         q = np.concatenate([q1, -q1])

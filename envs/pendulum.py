@@ -19,7 +19,9 @@ class PendulumEnv(PhysicsEnv):
     r"""A frictionless pendulum, `H = 2 m g l (1 - cos q) + l^2 p^2 / (2 m)` (HNN, task 2).
 
     The Hamiltonian is the paper's, with `m = l = 1` and `g = 3`, so
-    `H = 6 (1 - cos q) + p^2 / 2`, `dq/dt = p`, `dp/dt = -6 sin q + tau`.
+    `H = 6 (1 - cos q) + p^2 / 2`, `dq/dt = p`, `dp/dt = -6 sin q + tau`. The HNN authors'
+    code used `H = 3 (1 - cos q) + p^2`, which is `mass=0.5`: the same motion of `q`, with
+    `p` and `H` halved.
 
     ## Observation
     | index | quantity | unit |
@@ -69,9 +71,12 @@ class PendulumEnv(PhysicsEnv):
         dt: float = 1.0 / 15.0,
         force_scale: float = 2.0,
         radius_range: tuple[float, float] = (1.3, 2.3),
+        mass: float = 1.0,
         render_mode: str | None = None,
         render_size: int = 128,
     ) -> None:
+        if not np.isfinite(mass) or mass <= 0:
+            raise ValueError(f"mass must be a finite number > 0, got {mass!r}")
         super().__init__(
             q_dim=1,
             action_dim=1,
@@ -80,7 +85,7 @@ class PendulumEnv(PhysicsEnv):
             render_mode=render_mode,
             render_size=render_size,
         )
-        self.m, self.l, self.g = 1.0, 1.0, 3.0
+        self.m, self.l, self.g = float(mass), 1.0, 3.0
         self.radius_range = check_radius_range(radius_range)
 
     def sample_initial_state(self, rng: np.random.Generator) -> FloatArray:
@@ -95,6 +100,12 @@ class PendulumEnv(PhysicsEnv):
             return np.array([rate * z[1], -stiffness * np.sin(z[0]) + torque])
 
         return adaptive_step(rhs, state, self.dt)
+
+    def _time_derivative(self, obs: Any, force: Any) -> Any:
+        xp = namespace(obs)
+        q, p = obs[..., :1], obs[..., 1:]
+        stiffness = 2.0 * self.m * self.g * self.l
+        return xp.concatenate([self.l**2 / self.m * p, -stiffness * xp.sin(q) + force], axis=-1)
 
     def _energy(self, obs: Any) -> Any:
         xp = namespace(obs)

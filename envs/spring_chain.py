@@ -165,6 +165,13 @@ class SpringChainEnv(PhysicsEnv):
         out: FloatArray = self._transition @ state + self._forcing @ (self.force_scale * action)
         return out
 
+    def _time_derivative(self, obs: Any, force: Any) -> Any:
+        xp = namespace(obs)
+        n = self.q_dim
+        q, p = obs[..., :n], obs[..., n:]
+        stiffness = constant_like(self._stiffness, obs)
+        return xp.concatenate([p / constant_like(self.masses, obs), force - q @ stiffness], axis=-1)
+
     def _energy(self, obs: Any) -> Any:
         xp = namespace(obs)
         n = self.q_dim

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import gymnasium as gym
@@ -146,3 +147,55 @@ def test_spring_chain_can_start_its_end_masses_at_rest() -> None:
     assert (default[[0, 19, 20, 39]] != 0).all()
     with pytest.raises(TypeError, match="ends_at_rest must be True or False"):
         gym.make("physprior/SpringChain-v0", ends_at_rest="yes")
+
+
+CLOSED_FORM_FIELDS = [
+    ("physprior/MassSpring-v0", {"stiffness": 2.0, "mass": 0.5}),
+    ("physprior/Pendulum-v0", {"mass": 0.5}),
+    ("physprior/TwoBody-v0", {}),
+    ("physprior/ThreeBody-v0", {}),
+    ("physprior/SpringChain-v0", {"substeps": 1}),
+]
+
+
+@pytest.mark.parametrize(("env_id", "kwargs"), CLOSED_FORM_FIELDS)
+def test_time_derivative_is_the_envs_own_motion(env_id: str, kwargs: dict) -> None:
+    # A tiny step of the env's ground truth is the field, to first order in the step.
+    env = gym.make(env_id).unwrapped
+    obs, _ = env.reset(seed=3)
+    action = np.full(env.action_dim, 0.4)
+    h = 1e-6
+    tiny = gym.make(env_id, dt=h, **kwargs).unwrapped
+    tiny.reset(options={"state": obs})
+    finite_difference = (tiny.step(action)[0] - obs) / h
+    field = tiny.time_derivative(obs, action)
+    assert np.abs(finite_difference - field).max() < 1e-4 * np.abs(field).max()
+    # Batched, numpy or torch; no action is no force.
+    batch = torch.tensor(np.stack([obs, obs]))
+    torch.testing.assert_close(
+        tiny.time_derivative(batch), torch.tensor(tiny.time_derivative(obs)).expand(2, -1)
+    )
+
+
+def test_time_derivative_is_refused_where_there_is_no_closed_form() -> None:
+    env = gym.make("physprior/ChainPendulum-v0").unwrapped
+    with pytest.raises(NotImplementedError, match="ChainPendulumEnv has no closed-form"):
+        env.time_derivative(np.zeros(4))
+
+
+def test_the_hnn_authors_system_variants() -> None:
+    spring = gym.make("physprior/MassSpring-v0", stiffness=2.0, mass=0.5).unwrapped
+    assert spring.energy(np.array([1.0, 1.0])) == 2.0  # H = q^2 + p^2
+    pendulum = gym.make("physprior/Pendulum-v0", mass=0.5).unwrapped
+    assert math.isclose(pendulum.energy(np.array([np.pi, 1.0])), 3 * 2 + 1.0)
+    with pytest.raises(ValueError, match="mass must be a finite number > 0, got -1"):
+        gym.make("physprior/MassSpring-v0", mass=-1.0)
+    with pytest.raises(ValueError, match="mass must be a finite number > 0"):
+        gym.make("physprior/Pendulum-v0", mass=0.0)
+    two_body = gym.make("physprior/TwoBody-v0", start="authors").unwrapped
+    for seed in range(5):
+        obs, _ = two_body.reset(seed=seed)
+        assert ((obs[:2] >= 0.5) & (obs[:2] <= 1.5)).all()
+        np.testing.assert_allclose(obs[:4], np.concatenate([obs[:2], -obs[:2]]))
+    with pytest.raises(ValueError, match="start must be 'paper' or 'authors'"):
+        gym.make("physprior/TwoBody-v0", start="elsewhere")
