@@ -57,6 +57,10 @@ class ModelConfig:
     """Integrator used for evaluation and rollouts; `None` means the training one."""
     substeps: int = 1
     """Integrator steps per observation interval (step size `dt / substeps`)."""
+    test_substeps: int | None = None
+    """Integrator steps per interval in evaluation mode; `None` means `substeps`. A finer
+    test step integrates the learned field more accurately than it was trained (the HNN
+    paper trains on derivatives and rolls out with an accurate solver)."""
     env_id: str | None = None
     """The environment the data came from (recorded in checkpoints)."""
 
@@ -75,6 +79,12 @@ class ModelConfig:
             raise ValueError(f"dt must be positive, got {self.dt}")
         if self.hidden < 1 or self.layers < 0 or self.substeps < 1:
             raise ValueError("hidden and substeps must be >= 1 and layers >= 0")
+        if self.test_substeps is not None and (
+            isinstance(self.test_substeps, bool)
+            or not isinstance(self.test_substeps, int)
+            or self.test_substeps < 1
+        ):
+            raise ValueError(f"test_substeps must be None or >= 1, got {self.test_substeps!r}")
         if self.train_mode not in ("single", "recurrent"):
             raise ValueError(f"train_mode must be 'single' or 'recurrent', got {self.train_mode!r}")
         get_integrator(self.integrator)  # fail early on an unknown name
@@ -141,6 +151,13 @@ class TransitionModel(nn.Module, abc.ABC):
         if not self.training and self.config.test_integrator is not None:
             name = self.config.test_integrator
         return get_integrator(name)
+
+    @property
+    def active_substeps(self) -> int:
+        """Integrator steps per interval for the current mode (training or evaluation)."""
+        if not self.training and self.config.test_substeps is not None:
+            return self.config.test_substeps
+        return self.config.substeps
 
     # ------------------------------------------------------------------ normalisation
     @torch.no_grad()

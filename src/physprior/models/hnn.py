@@ -170,7 +170,7 @@ class HNN(TransitionModel):
             self._scaled_control(u),
             self.active_integrator,
             duration,
-            self.config.substeps,
+            self.active_substeps,
             self.config.state_layout,
         )
 

@@ -135,7 +135,7 @@ class NODE(TransitionModel):
     def _advance(self, net: FoldedMLP, z: Tensor, bias: Tensor) -> Tensor:
         """The state one interval after `z`, the action's term `bias` held constant."""
         integrator = self.active_integrator
-        substeps = self.config.substeps
+        substeps = self.active_substeps
         h = self.dt / substeps
         if integrator.requires_split:
             return integrator.advance(_SplitNetField(net, bias, self.q_dim), z, h, substeps)

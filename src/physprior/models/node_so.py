@@ -169,7 +169,7 @@ class NODESO(TransitionModel):
     def _rollout(self, z: Tensor, actions: Tensor) -> Tensor:
         """`(B, T + 1, 2n)` from checked `z (B, 2n)` and `actions (B, T, A)`."""
         integrator = self.active_integrator
-        substeps = self.config.substeps
+        substeps = self.active_substeps
         h = self.dt / substeps
         if self.mass_net is None and integrator.name == "euler":
             net = self._folded(increment=h)

@@ -149,7 +149,7 @@ class SRNN(TransitionModel):
     def _flow(self, z: Tensor, u: Tensor, duration: float | Tensor) -> Tensor:
         control = u / self.action_norm.std if self.action_dim else None
         return self.system.advance(
-            z, control, self.active_integrator, duration, self.config.substeps
+            z, control, self.active_integrator, duration, self.active_substeps
         )
 
     def energy(self, z: Tensor) -> Tensor:
