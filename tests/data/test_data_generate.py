@@ -99,3 +99,24 @@ def test_bad_arguments_are_clear() -> None:
         generate_trajectories(MASS_SPRING, 1, 3, seed=None)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="JSON"):
         generate_trajectories(MASS_SPRING, 1, 3, seed=0, env_kwargs={"dt": object()})
+
+
+def test_derivative_windows_pair_noisy_states_with_exact_derivatives() -> None:
+    from physprior.data import derivative_windows
+
+    kwargs = {"stiffness": 2.0, "mass": 0.5}
+    data = generate_trajectories("physprior/MassSpring-v0", 4, 6, seed=0, env_kwargs=kwargs)
+    windows = derivative_windows(data, noise_std=0.1, seed=1)
+    assert windows.states.shape == (20, 2, 2) and windows.actions.shape == (20, 1, 1)
+    env = gym.make("physprior/MassSpring-v0", **kwargs).unwrapped
+    rates = (windows.states[:, 1] - windows.states[:, 0]) / data.meta.dt
+    np.testing.assert_allclose(rates, env.time_derivative(data.obs), atol=1e-12)
+    noise = windows.states[:, 0] - data.obs
+    assert 0.05 < noise.std() < 0.2 and windows.meta.extra["noise_std"] == 0.1
+    clean = derivative_windows(data, seed=1)
+    np.testing.assert_array_equal(clean.states[:, 0], data.obs)
+    with pytest.raises(ValueError, match="noise_std must be a finite number >= 0"):
+        derivative_windows(data, noise_std=-1.0, seed=0)
+    chain = generate_trajectories("physprior/ChainPendulum-v0", 1, 3, seed=0)
+    with pytest.raises(NotImplementedError, match="no closed-form time derivative"):
+        derivative_windows(chain, seed=0)

@@ -22,6 +22,8 @@ Slicing datasets
     dtype; `.to_torch(dtype)`), never across an episode end.
     `add_noise(ds_or_windows, std, seed=...)` - Gaussian observation noise, one draw per
     observed state, so overlapping windows share their noisy states.
+    `derivative_windows(ds, noise_std=..., seed=...)` - the HNN protocol's (noisy state,
+    exact time derivative) pairs as Euler windows `[y, y + dt f(z)]`.
 
 Typical use (the decon-hnn protocol):
 
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 from ._adapters import from_replay_buffer
 from ._dataset import FORMAT_VERSION, DatasetError, DatasetMeta, TransitionDataset
+from ._derivatives import derivative_windows
 from ._generate import generate_trajectories
 from ._noise import add_noise
 from ._splits import split_episodes
@@ -49,6 +52,7 @@ __all__ = [
     "TransitionDataset",
     "Windows",
     "add_noise",
+    "derivative_windows",
     "from_replay_buffer",
     "generate_trajectories",
     "make_windows",
