@@ -297,3 +297,18 @@ def test_config_validation():
         TrainConfig.from_dict({"epochs": 3, "colour": "red"})
     config = TrainConfig(epochs=3, early_stopping=5)
     assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_the_optimizer_is_chosen_by_name(tmp_path):
+    # "adam": torch's Adam, whose weight decay is an L2 term in the gradient (the papers'
+    # authors' choice); "adamw": decoupled decay (the default).
+    from physprior.models import make
+    from physprior.training._trainer import Trainer
+
+    for name, expected in (("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW)):
+        config = TrainConfig(epochs=1, optimizer=name, progress=False)
+        trainer = Trainer(make("mlp", obs_dim=2, hidden=4), config, tmp_path / name)
+        trainer.fit((torch.randn(8, 3, 2), None))
+        assert type(trainer._optimizer) is expected
+    with pytest.raises(ValueError, match="optimizer must be 'adamw' or 'adam', got 'sgd'"):
+        TrainConfig(optimizer="sgd")

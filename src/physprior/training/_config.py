@@ -28,11 +28,16 @@ class TrainConfig:
     batch_size: int = 200
     """Windows per optimiser step (the last batch of an epoch may be smaller)."""
     lr: float = 2e-4
-    """Initial learning rate of AdamW."""
+    """Initial learning rate."""
     lr_min: float = 1e-6
     """Final learning rate of the cosine schedule (unused by the other schedules)."""
     weight_decay: float = 1e-4
-    """AdamW's decoupled weight decay."""
+    """Weight decay: decoupled for `optimizer="adamw"`, an L2 term added to the gradient
+    (coupled) for `optimizer="adam"`."""
+    optimizer: Literal["adamw", "adam"] = "adamw"
+    """`"adamw"` (the default) or `"adam"`, whose weight decay is coupled L2 as in
+    `torch.optim.Adam` (the decon-hnn and HNN authors' choice). Without weight decay the two
+    are the same algorithm."""
     schedule: Schedule = "cosine"
     """`"cosine"`: epoch `e` (from 0) uses `lr_min + (lr - lr_min) (1 + cos(pi e / epochs)) / 2`;
     `"plateau"`: multiply the rate by `plateau_factor` when the validation loss has not improved
@@ -107,6 +112,10 @@ class TrainConfig:
             )
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"TrainConfig.grad_clip must be positive, got {self.grad_clip!r}")
+        if self.optimizer not in ("adamw", "adam"):
+            raise ValueError(
+                f"TrainConfig.optimizer must be 'adamw' or 'adam', got {self.optimizer!r}"
+            )
         if self.loss not in ("l2", "l1"):
             raise ValueError(f"TrainConfig.loss must be 'l2' or 'l1', got {self.loss!r}")
         if self.dtype not in _DTYPES:

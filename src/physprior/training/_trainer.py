@@ -158,7 +158,8 @@ class Trainer:
             raise ValueError(f"model {model.name!r} has no trainable parameters")
 
         self._fingerprint = _fingerprint(train_s, train_a, val)
-        self._optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optimizer = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+        self._optimizer = optimizer(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self._plateau = None
         if cfg.schedule == "plateau":
             self._plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
