@@ -63,6 +63,11 @@ class ModelConfig:
     paper trains on derivatives and rolls out with an accurate solver)."""
     env_id: str | None = None
     """The environment the data came from (recorded in checkpoints)."""
+    normalize: bool = True
+    """Fit the normalisers to the training data (the default). `False` keeps the networks on
+    raw coordinates, as the papers' original networks are: inputs unscaled, and an output of
+    1 read as a rate of 1 state unit per time unit (`delta_norm` fixed to mean 0, std `dt`),
+    so a `node` field is `net(z)` and an `hnn` energy `net(q, p)`."""
 
     def __post_init__(self) -> None:
         if self.obs_dim < 1:
@@ -164,6 +169,10 @@ class TransitionModel(nn.Module, abc.ABC):
     def fit_normalization(self, states: Tensor, actions: Tensor) -> None:
         """Fit the normalisers on training windows `states (N, T+1, D)`, `actions (N, T, A)`."""
         states = self._check_states(states)
+        if not self.config.normalize:
+            # Raw coordinates: identity normalisers, a unit output is a unit rate.
+            self.delta_norm.std.fill_(self.dt)
+            return
         self.state_norm.fit(states)
         self.delta_norm.fit(states[:, 1:] - states[:, :-1])
         if self.action_dim:
