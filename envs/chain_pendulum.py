@@ -18,8 +18,13 @@ from ._xp import constant_like, namespace
 GRAVITY = 9.81
 #: Seconds between observations, as in the authors' code (`ChainPendulum.dt = .03`).
 DT = 0.03
-#: Drag coefficient lambda of the papers' damped experiments (PROTOCOLS.md; the code used 0.5).
+#: Drag coefficient lambda of the papers' damped experiments (the authors' `f_const = 0.4`).
 PAPER_DRAG = 0.4
+#: Where drag acts: on the angular velocity (the paper's text) or on every bob's Cartesian
+#: momentum (the authors' code), which in angles is `-lambda M(theta) theta_dot = -lambda p`.
+DRAG_FORMS = ("velocity", "momentum")
+#: Initial-state distributions: PROTOCOLS.md's, or the authors' Cartesian draw.
+STARTS = ("paper", "authors")
 #: Weight of the quadratic control cost in the reward.
 CONTROL_COST = 0.01
 
@@ -118,9 +123,18 @@ class ChainPendulumEnv(PhysicsEnv):
     ## Arguments
 
     - `links` (int, default 2): number of links `k >= 1`.
-    - `drag` (float, default 0.0): drag coefficient `lambda` (kg m^2 s^-1) in
-      `dp/dt = -dH/dq - lambda theta_dot`; 0 is the conservative system. The papers' damped
-      experiments (Figure 6) use `lambda = 0.4` (`PAPER_DRAG`).
+    - `drag` (float, default 0.0): drag coefficient `lambda` in
+      `dp/dt = -dH/dq - lambda theta_dot` (kg m^2 s^-1); 0 is the conservative system. The
+      papers' damped experiments (Figure 6) use `lambda = 0.4` (`PAPER_DRAG`).
+    - `drag_form` (`"velocity"` or `"momentum"`, default `"velocity"`): `"momentum"` is the
+      authors' drag, `-lambda` times every bob's Cartesian momentum, which in angles is
+      `dp/dt = -dH/dq - lambda M(theta) theta_dot = -dH/dq - lambda p` (s^-1).
+    - `start` (`"paper"` or `"authors"`, default `"paper"`): `"authors"` draws the initial
+      state as the authors' code does: angles and angular velocities `N(0, 1)` mapped to the
+      bobs' Cartesian positions and velocities, positions moved by `0.2 N(0, 1)`, velocities
+      replaced by `3 (0.5 v + 0.4 N(0, 1))`, then projected back onto the rods (their
+      Newton-Raphson projection, tolerance 1e-5) and mapped back to angles: about 3.4 times
+      the kinetic energy of the `"paper"` draw.
     - `force_scale` (float, default 5.0): largest torque (N m) an action can apply.
     - `render_mode` (None or "rgb_array").
 
@@ -157,9 +171,15 @@ class ChainPendulumEnv(PhysicsEnv):
         *,
         links: int = 2,
         drag: float = 0.0,
+        drag_form: str = "velocity",
+        start: str = "paper",
         force_scale: float = 5.0,
         render_mode: str | None = None,
     ) -> None:
+        if drag_form not in DRAG_FORMS:
+            raise ValueError(f"drag_form must be one of {DRAG_FORMS}, got {drag_form!r}")
+        if start not in STARTS:
+            raise ValueError(f"start must be one of {STARTS}, got {start!r}")
         if isinstance(links, bool) or not isinstance(links, (int, np.integer)) or links < 1:
             raise ValueError(f"links must be an integer >= 1, got {links!r}")
         if not np.isfinite(drag) or drag < 0:
@@ -172,6 +192,8 @@ class ChainPendulumEnv(PhysicsEnv):
         )
         self.links = k
         self.drag = float(drag)
+        self.drag_form = drag_form
+        self.start = start
         self.gravity = GRAVITY
         draws = authors_draws(2 * k)
         # The authors pop from the end of each list: link 0 gets the last draw.
@@ -213,7 +235,7 @@ class ChainPendulumEnv(PhysicsEnv):
             -theta_dot * velocity_coupling
             - self._gravity_torque * np.sin(theta)
             + force
-            - self.drag * theta_dot
+            - self.drag * (p if self.drag_form == "momentum" else theta_dot)
         )
         return np.concatenate([theta_dot, p_dot])
 
@@ -225,10 +247,36 @@ class ChainPendulumEnv(PhysicsEnv):
 
     # ------------------------------------------------------------------ pure parts
     def sample_initial_state(self, rng: np.random.Generator) -> FloatArray:
-        theta = rng.standard_normal(self.links)
-        theta_dot = rng.standard_normal(self.links)
+        while True:
+            theta = rng.standard_normal(self.links)
+            theta_dot = rng.standard_normal(self.links)
+            if self.start == "paper":
+                break
+            try:
+                theta, theta_dot = self._authors_start(rng, theta, theta_dot)
+                break
+            except OverflowError:  # the projection failed: draw again, as the authors do
+                continue
         p = self.mass_matrix(theta) @ theta_dot
         return np.concatenate([theta, p])
+
+    def _authors_start(
+        self, rng: np.random.Generator, theta: FloatArray, theta_dot: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
+        """The authors' perturbation of a draw in Cartesian space (see `start`)."""
+        k = self.links
+        offsets = np.stack([np.sin(theta), -np.cos(theta)], axis=-1) * self.lengths[:, None]
+        turns = np.stack([np.cos(theta), np.sin(theta)], axis=-1) * self.lengths[:, None]
+        x = np.cumsum(offsets, axis=0) + 0.2 * rng.standard_normal((k, 2))
+        v = np.cumsum(turns * theta_dot[:, None], axis=0)
+        v = 3.0 * (0.5 * v + 0.4 * rng.standard_normal((k, 2)))
+        x, v = project_onto_rods(x, v, self.lengths)
+        rods = np.diff(x, axis=0, prepend=np.zeros((1, 2)))
+        rod_velocities = np.diff(v, axis=0, prepend=np.zeros((1, 2)))
+        angles = np.arctan2(rods[:, 0], -rods[:, 1])
+        # On a rod of length l, x vy - y vx = l^2 theta_dot.
+        cross = rods[:, 0] * rod_velocities[:, 1] - rods[:, 1] * rod_velocities[:, 0]
+        return angles, cross / np.sum(rods * rods, axis=1)
 
     def _advance(self, state: FloatArray, action: FloatArray) -> FloatArray:
         force = self.force_scale * action
@@ -260,3 +308,36 @@ class ChainPendulumEnv(PhysicsEnv):
         for i, (bob, mass) in enumerate(zip(bobs, self.masses, strict=True)):
             canvas.disc(bob, 0.05 * extent * float(np.sqrt(mass)), PALETTE[i % len(PALETTE)])
         return canvas.image
+
+
+def project_onto_rods(
+    x: FloatArray, v: FloatArray, lengths: FloatArray, *, tol: float = 1e-5
+) -> tuple[FloatArray, FloatArray]:
+    """Bob positions and velocities `(k, 2)` moved onto the chain's rods.
+
+    The authors' projection (`project_onto_constraints` of decon-hnn's `rigid_body.py`):
+    Newton-Raphson steps of least norm on the constraints `|d_i|^2 = l_i^2` and
+    `d_i . w_i = 0` (rod `i` spans `d_i = x_i - x_{i-1}` from the pivot, `w_i` its velocity),
+    each step clamped to half the state's RMS, until the constraints' RMS is below `tol`.
+    Raises OverflowError after 500 steps, as theirs (the caller draws again).
+    """
+    k = len(lengths)
+    state = np.concatenate([x.ravel(), v.ravel()])  # (4k,): positions, then velocities
+    for _ in range(500):
+        pos, vel = state[: 2 * k].reshape(k, 2), state[2 * k :].reshape(k, 2)
+        d = np.diff(pos, axis=0, prepend=np.zeros((1, 2)))
+        w = np.diff(vel, axis=0, prepend=np.zeros((1, 2)))
+        phi = np.concatenate([np.sum(d * d, axis=1) - lengths**2, 2.0 * np.sum(d * w, axis=1)])
+        if np.sqrt(np.mean(phi * phi)) <= tol:
+            return pos, vel
+        jac = np.zeros((2 * k, 2, k, 2))  # constraint, (position | velocity), bob, axis
+        for i in range(k):
+            jac[i, 0, i], jac[k + i, 0, i], jac[k + i, 1, i] = 2 * d[i], 2 * w[i], 2 * d[i]
+            if i > 0:
+                jac[i, 0, i - 1], jac[k + i, 0, i - 1] = -2 * d[i], -2 * w[i]
+                jac[k + i, 1, i - 1] = -2 * d[i]
+        jac = jac.reshape(2 * k, 4 * k)
+        step = jac.T @ np.linalg.solve(jac @ jac.T, -phi)
+        scale = np.sqrt(np.mean(state * state))
+        state = state + np.clip(step, -scale / 2, scale / 2)
+    raise OverflowError("the projection onto the rods did not converge in 500 steps")

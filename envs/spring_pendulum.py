@@ -22,8 +22,12 @@ GRAVITY = 9.81
 DT = 0.03
 #: Stiffness of every spring (N m^-1), as in the authors' code (`k=10`).
 SPRING_CONSTANT = 10.0
-#: Drag coefficient lambda of the papers' damped experiments (PROTOCOLS.md; the code used 0.5).
+#: Drag coefficient lambda of the papers' damped experiments (the authors' `f_const = 0.4`).
 PAPER_DRAG = 0.4
+#: Where drag acts: on the velocity (the paper's text) or on the momentum (the authors' code).
+DRAG_FORMS = ("velocity", "momentum")
+#: Initial-state distributions: PROTOCOLS.md's, or the authors' draw.
+STARTS = ("paper", "authors")
 #: Standard deviation of the initial perturbation of every coordinate (PROTOCOLS.md).
 INITIAL_NOISE = 0.8
 #: Weight of the quadratic control cost in the reward.
@@ -115,6 +119,12 @@ class SpringPendulumEnv(PhysicsEnv):
     - `drag` (float, default 0.0): drag coefficient `lambda` (kg s^-1) in
       `dp/dt = -dH/dq - lambda v`; 0 is the conservative system. The papers' damped
       experiments (Figure 6) use `lambda = 0.4` (`PAPER_DRAG`).
+    - `drag_form` (`"velocity"` or `"momentum"`, default `"velocity"`): `"momentum"` is the
+      authors' drag, `dp/dt = -dH/dq - lambda p` (lambda in s^-1).
+    - `start` (`"paper"` or `"authors"`, default `"paper"`): `"authors"` draws the initial
+      state as the authors' code does: the equilibrium of springs of zero rest length
+      (`z_i = -g sum_{j <= i} sum_{n >= j} m_n / k`), `0.8 N(0, 1)` added to every `z` and
+      `0.4 N(0, 1)` to every coordinate, velocities `0.6 N(0, 1)` (`p = m v`).
     - `force_scale` (float, default 5.0): largest force (N) per coordinate.
     - `render_mode` (None or "rgb_array"): frames show the x-z plane (y is dropped).
 
@@ -153,9 +163,15 @@ class SpringPendulumEnv(PhysicsEnv):
         *,
         bobs: int = 2,
         drag: float = 0.0,
+        drag_form: str = "velocity",
+        start: str = "paper",
         force_scale: float = 5.0,
         render_mode: str | None = None,
     ) -> None:
+        if drag_form not in DRAG_FORMS:
+            raise ValueError(f"drag_form must be one of {DRAG_FORMS}, got {drag_form!r}")
+        if start not in STARTS:
+            raise ValueError(f"start must be one of {STARTS}, got {start!r}")
         if isinstance(bobs, bool) or not isinstance(bobs, (int, np.integer)) or bobs < 1:
             raise ValueError(f"bobs must be an integer >= 1, got {bobs!r}")
         if not np.isfinite(drag) or drag < 0:
@@ -168,6 +184,8 @@ class SpringPendulumEnv(PhysicsEnv):
         )
         self.bobs = k
         self.drag = float(drag)
+        self.drag_form = drag_form
+        self.start = start
         self.gravity = GRAVITY
         self.spring_constant = SPRING_CONSTANT
         # The authors pop from the end of the list: bob 0 gets the last draw.
@@ -206,7 +224,8 @@ class SpringPendulumEnv(PhysicsEnv):
         pull = stiffness[:, None] * spans  # force of spring i on bob i - 1; minus that on bob i
         spring_force = -pull
         spring_force[:-1] += pull[1:]
-        p_dot = (spring_force + self._gravity_force).ravel() + force - self.drag * velocity
+        dragged = state[n:] if self.drag_form == "momentum" else velocity
+        p_dot = (spring_force + self._gravity_force).ravel() + force - self.drag * dragged
         return np.concatenate([velocity, p_dot])
 
     def _potential(self, q: Any) -> Any:
@@ -225,6 +244,15 @@ class SpringPendulumEnv(PhysicsEnv):
     # ------------------------------------------------------------------ pure parts
     def sample_initial_state(self, rng: np.random.Generator) -> FloatArray:
         n = 3 * self.bobs
+        if self.start == "authors":
+            x = np.zeros((self.bobs, 3))
+            weight_below = GRAVITY * np.cumsum(self.masses[::-1])[::-1]
+            x[:, 2] = -np.cumsum(weight_below / SPRING_CONSTANT) + 0.8 * rng.standard_normal(
+                self.bobs
+            )
+            x += 0.4 * rng.standard_normal((self.bobs, 3))
+            p = self._masses.repeat(3) * 0.6 * rng.standard_normal(n)
+            return np.concatenate([x.ravel(), p])
         q = self.equilibrium.ravel() + INITIAL_NOISE * rng.standard_normal(n)
         p = INITIAL_NOISE * rng.standard_normal(n)
         return np.concatenate([q, p])

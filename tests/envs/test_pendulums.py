@@ -306,3 +306,54 @@ def test_render_frames(kind: str) -> None:
 def test_docstring_examples(module: object) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)  # type: ignore[arg-type]
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_the_decon_authors_start_lies_on_the_rods_with_more_energy() -> None:
+    from physprior.envs.chain_pendulum import project_onto_rods
+
+    env = gym.make("physprior/ChainPendulum-v0", links=3, start="authors").unwrapped
+    paper = gym.make("physprior/ChainPendulum-v0", links=3).unwrapped
+    energies = {"authors": [], "paper": []}
+    for seed in range(100):
+        for name, e in (("authors", env), ("paper", paper)):
+            obs, _ = e.reset(seed=seed)
+            theta, p = obs[:3], obs[3:]
+            energies[name].append(0.5 * p @ np.linalg.solve(e.mass_matrix(theta), p))
+    ratio = np.mean(energies["authors"]) / np.mean(energies["paper"])
+    assert 2.0 < ratio < 5.0  # the authors' draw moves faster (about 3x)
+    # The projection puts bobs on the rods, with velocities along the circles.
+    rng = np.random.default_rng(0)
+    lengths = np.array([1.0, 0.5])
+    x, v = project_onto_rods(rng.normal(size=(2, 2)), rng.normal(size=(2, 2)), lengths)
+    rods = np.diff(x, axis=0, prepend=np.zeros((1, 2)))
+    rod_v = np.diff(v, axis=0, prepend=np.zeros((1, 2)))
+    np.testing.assert_allclose(np.linalg.norm(rods, axis=1), lengths, atol=1e-5)
+    np.testing.assert_allclose(np.sum(rods * rod_v, axis=1), 0.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("env_id", ["physprior/ChainPendulum-v0", "physprior/SpringPendulum-v0"])
+def test_momentum_drag_is_minus_lambda_p(env_id: str) -> None:
+    def field(**kwargs: object) -> np.ndarray:
+        env = gym.make(env_id, **kwargs).unwrapped
+        obs, _ = env.reset(seed=4)
+        return env.vector_field(obs, np.zeros(env.action_dim)), obs
+
+    free, obs = field()
+    damped, _ = field(drag=0.4, drag_form="momentum")
+    n = len(obs) // 2
+    np.testing.assert_allclose(damped[n:] - free[n:], -0.4 * obs[n:], atol=1e-12)
+    with pytest.raises(ValueError, match="drag_form must be one of"):
+        gym.make(env_id, drag_form="sideways")
+    with pytest.raises(ValueError, match="start must be one of"):
+        gym.make(env_id, start="nowhere")
+
+
+def test_the_decon_authors_spring_pendulum_start() -> None:
+    env = gym.make("physprior/SpringPendulum-v0", bobs=2, start="authors").unwrapped
+    draws = np.stack([env.reset(seed=s)[0] for s in range(400)])
+    x = draws[:, :6].reshape(-1, 2, 3)
+    weight = 9.81 * np.cumsum(env.masses[::-1])[::-1]
+    np.testing.assert_allclose(x[:, :, 2].mean(0), -np.cumsum(weight / 10.0), atol=0.15)
+    assert 0.8 < x[:, :, 2].std(0).mean() < 1.0  # sqrt(0.8^2 + 0.4^2) = 0.89
+    velocities = draws[:, 6:] / env.masses.repeat(3)
+    assert 0.55 < velocities.std() < 0.65
