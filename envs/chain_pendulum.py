@@ -330,13 +330,13 @@ def project_onto_rods(
         phi = np.concatenate([np.sum(d * d, axis=1) - lengths**2, 2.0 * np.sum(d * w, axis=1)])
         if np.sqrt(np.mean(phi * phi)) <= tol:
             return pos, vel
-        jac = np.zeros((2 * k, 2, k, 2))  # constraint, (position | velocity), bob, axis
+        blocks = np.zeros((2 * k, 2, k, 2))  # constraint, (position | velocity), bob, axis
         for i in range(k):
-            jac[i, 0, i], jac[k + i, 0, i], jac[k + i, 1, i] = 2 * d[i], 2 * w[i], 2 * d[i]
+            blocks[i, 0, i], blocks[k + i, 0, i], blocks[k + i, 1, i] = 2 * d[i], 2 * w[i], 2 * d[i]
             if i > 0:
-                jac[i, 0, i - 1], jac[k + i, 0, i - 1] = -2 * d[i], -2 * w[i]
-                jac[k + i, 1, i - 1] = -2 * d[i]
-        jac = jac.reshape(2 * k, 4 * k)
+                blocks[i, 0, i - 1], blocks[k + i, 0, i - 1] = -2 * d[i], -2 * w[i]
+                blocks[k + i, 1, i - 1] = -2 * d[i]
+        jac = blocks.reshape(2 * k, 4 * k)
         step = jac.T @ np.linalg.solve(jac @ jac.T, -phi)
         scale = np.sqrt(np.mean(state * state))
         state = state + np.clip(step, -scale / 2, scale / 2)
