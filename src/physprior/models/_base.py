@@ -68,8 +68,20 @@ class ModelConfig:
     raw coordinates, as the papers' original networks are: inputs unscaled, and an output of
     1 read as a rate of 1 state unit per time unit (`delta_norm` fixed to mean 0, std `dt`),
     so a `node` field is `net(z)` and an `hnn` energy `net(q, p)`."""
+    angle_embedding: bool = False
+    """Every position coordinate is an angle: the networks read `(cos q, sin q)` in place of
+    `q` (decon-hnn's embedding of angular coordinates), so they are periodic in `q` whatever
+    the turn an angle is on. Positions are then not normalised. `node`, `node-so` and `hnn`."""
+
+    #: Whether the model reads its positions through `angle_embedding` when asked to.
+    supports_angle_embedding: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
+        if self.angle_embedding and not self.supports_angle_embedding:
+            raise ValueError(
+                f"angle_embedding is available for node, node-so and hnn, not with "
+                f"{type(self).__name__}"
+            )
         if self.obs_dim < 1:
             raise ValueError(f"obs_dim must be positive, got {self.obs_dim}")
         if self.action_dim < 0:

@@ -47,6 +47,7 @@ __all__ = [
     "Energy",
     "EnergyForm",
     "Forcing",
+    "FreeField",
     "GeneralEnergy",
     "HamiltonianField",
     "HamiltonianSystem",
@@ -104,8 +105,9 @@ class PhaseScales(nn.Module):
     force_scale: Tensor
     damping_scale: Tensor
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, *, angles: bool = False) -> None:
         super().__init__()
+        self.angles = bool(angles)
         for name in ("q_mean", "p_mean"):
             self.register_buffer(name, torch.zeros(n))
         for name in ("q_std", "p_std", "momentum_scale", "force_scale", "damping_scale"):
@@ -156,6 +158,26 @@ class PhaseScales(nn.Module):
     def q_hat(self, q: Tensor) -> Tensor:
         """Normalised positions `(..., n)`."""
         return (q - self.q_mean) / self.q_std
+
+    @property
+    def q_features_dim(self) -> int:
+        """Width of what the networks read of the positions: `n`, or `2n` for angles."""
+        return self.q_mean.numel() * (2 if self.angles else 1)
+
+    def q_features(self, q: Tensor) -> Tensor:
+        """What the networks read of the positions `q (..., n)`: `q_hat`, or for angles the
+        embedding `[cos q, sin q]` `(..., 2n)` (periodic, so unnormalised)."""
+        if self.angles:
+            return torch.cat((q.cos(), q.sin()), dim=-1)
+        return self.q_hat(q)
+
+    def q_gradient(self, q: Tensor, features_gradient: Tensor) -> Tensor:
+        """`d/dq` `(..., n)` of a function of `q_features(q)`, from its gradient with respect to
+        the features (the chain rule through the normalisation or the embedding)."""
+        if self.angles:
+            n = q.shape[-1]
+            return q.cos() * features_gradient[..., n:] - q.sin() * features_gradient[..., :n]
+        return features_gradient / self.q_std
 
     def p_hat(self, p: Tensor) -> Tensor:
         """Normalised momenta `(..., n)`."""
@@ -319,11 +341,21 @@ def _scalar(net: nn.Module, x: Tensor) -> Tensor:
 
 # ---------------------------------------------------------------------------- energies
 class Energy(nn.Module, abc.ABC):
-    """A learned Hamiltonian `H(q, p) -> (...)` in original units, for `q`, `p` `(..., n)`."""
+    """A learned Hamiltonian `H(q, p) -> (...)` in original units, for `q`, `p` `(..., n)`.
 
-    def __init__(self, n: int) -> None:
+    With `angles` every position is an angle and the networks read `[cos q, sin q]`
+    (:meth:`PhaseScales.q_features`).
+    """
+
+    def __init__(self, n: int, *, angles: bool = False) -> None:
         super().__init__()
         self.n = n
+        self.angles = bool(angles)
+
+    @property
+    def q_features_dim(self) -> int:
+        """Width of the networks' position input."""
+        return self.n * (2 if self.angles else 1)
 
     @abc.abstractmethod
     def forward(self, q: Tensor, p: Tensor, scales: PhaseScales) -> Tensor:
@@ -338,19 +370,20 @@ class Energy(nn.Module, abc.ABC):
 class GeneralEnergy(Energy):
     """`H(q, p) = E * net([q_hat, p_hat])`: one MLP of the whole state (Greydanus et al.)."""
 
-    def __init__(self, n: int, size: NetSize) -> None:
-        super().__init__(n)
-        self.net = _energy_mlp(size, 2 * n)
+    def __init__(self, n: int, size: NetSize, *, angles: bool = False) -> None:
+        super().__init__(n, angles=angles)
+        self.net = _energy_mlp(size, self.q_features_dim + n)
 
     def forward(self, q: Tensor, p: Tensor, scales: PhaseScales) -> Tensor:
-        x = torch.cat((scales.q_hat(q), scales.p_hat(p)), dim=-1)
+        x = torch.cat((scales.q_features(q), scales.p_hat(p)), dim=-1)
         return scales.energy_scale * _scalar(self.net, x)
 
     def gradient(self, q: Tensor, p: Tensor, scales: PhaseScales) -> tuple[Tensor, Tensor]:
-        x = torch.cat((scales.q_hat(q), scales.p_hat(p)), dim=-1)
+        x = torch.cat((scales.q_features(q), scales.p_hat(p)), dim=-1)
         g = scales.energy_scale * mlp_gradient(self.net, x)
-        # The chain rule through the normalisation: d/dq = (d/dq_hat) / q_std.
-        return g[..., : self.n] / scales.q_std, g[..., self.n :] / scales.p_std
+        # The chain rule through the normalisation (and embedding): d/dp = (d/dp_hat) / p_std.
+        width = self.q_features_dim
+        return scales.q_gradient(q, g[..., :width]), g[..., width:] / scales.p_std
 
 
 @final
@@ -361,10 +394,10 @@ class SeparableEnergy(Energy):
     leapfrog stays symplectic for it.
     """
 
-    def __init__(self, n: int, size: NetSize) -> None:
-        super().__init__(n)
+    def __init__(self, n: int, size: NetSize, *, angles: bool = False) -> None:
+        super().__init__(n, angles=angles)
         self.kinetic_net = _energy_mlp(size, n)
-        self.potential_net = _energy_mlp(size, n)
+        self.potential_net = _energy_mlp(size, self.q_features_dim)
 
     def forward(self, q: Tensor, p: Tensor, scales: PhaseScales) -> Tensor:
         return self.kinetic(p, scales) + self.potential(q, scales)
@@ -375,7 +408,7 @@ class SeparableEnergy(Energy):
 
     def potential(self, q: Tensor, scales: PhaseScales) -> Tensor:
         """`V(q)` `(...)`."""
-        return scales.energy_scale * _scalar(self.potential_net, scales.q_hat(q))
+        return scales.energy_scale * _scalar(self.potential_net, scales.q_features(q))
 
     def kinetic_gradient(self, p: Tensor, scales: PhaseScales) -> Tensor:
         """`dK/dp` `(..., n)`."""
@@ -384,8 +417,8 @@ class SeparableEnergy(Energy):
 
     def potential_gradient(self, q: Tensor, scales: PhaseScales) -> Tensor:
         """`dV/dq` `(..., n)`."""
-        g = mlp_gradient(self.potential_net, scales.q_hat(q))
-        return scales.energy_scale * g / scales.q_std
+        g = mlp_gradient(self.potential_net, scales.q_features(q))
+        return scales.energy_scale * scales.q_gradient(q, g)
 
     def gradient(self, q: Tensor, p: Tensor, scales: PhaseScales) -> tuple[Tensor, Tensor]:
         return self.potential_gradient(q, scales), self.kinetic_gradient(p, scales)
@@ -404,11 +437,11 @@ class MechanicalEnergy(Energy):
     :meth:`velocity`), which is what lets this form learn from `[q, v]` data.
     """
 
-    def __init__(self, n: int, size: NetSize, *, mass_eps: float) -> None:
-        super().__init__(n)
-        self.potential_net = _energy_mlp(size, n)
+    def __init__(self, n: int, size: NetSize, *, mass_eps: float, angles: bool = False) -> None:
+        super().__init__(n, angles=angles)
+        self.potential_net = _energy_mlp(size, self.q_features_dim)
         self.inverse_mass_factor = CholeskyFactor(
-            n, n, size, initial_diagonal=1.0 + mass_eps, eps=mass_eps
+            self.q_features_dim, n, size, initial_diagonal=1.0 + mass_eps, eps=mass_eps
         )
 
     def forward(self, q: Tensor, p: Tensor, scales: PhaseScales) -> Tensor:
@@ -416,57 +449,60 @@ class MechanicalEnergy(Energy):
 
     def kinetic(self, q: Tensor, p: Tensor, scales: PhaseScales) -> Tensor:
         """`K(q, p) = p^T M(q)^-1 p / 2` `(...)`."""
-        factor = self.inverse_mass_factor(scales.q_hat(q))
+        factor = self.inverse_mass_factor(scales.q_features(q))
         w = factor.mT @ (p / scales.momentum_scale).unsqueeze(-1)
         return 0.5 * scales.energy_scale * w.square().sum(dim=(-2, -1))
 
     def potential(self, q: Tensor, scales: PhaseScales) -> Tensor:
         """`V(q)` `(...)`."""
-        return scales.energy_scale * _scalar(self.potential_net, scales.q_hat(q))
+        return scales.energy_scale * _scalar(self.potential_net, scales.q_features(q))
 
     def gradient(self, q: Tensor, p: Tensor, scales: PhaseScales) -> tuple[Tensor, Tensor]:
-        q_hat = scales.q_hat(q)
+        features = scales.q_features(q)
         p_tilde = p / scales.momentum_scale
-        # K = E/2 |w|^2 with w = L^T p_tilde: dK/dp_tilde = E L w, and dK/dq_hat is E times
-        # the gradient of p_tilde^T L w with w held fixed (the chain rule through L only).
-        factor, trace = self.inverse_mass_factor.traced(q_hat)
+        # K = E/2 |w|^2 with w = L^T p_tilde: dK/dp_tilde = E L w, and dK/d(features) is E
+        # times the gradient of p_tilde^T L w with w held fixed (the chain rule through L only).
+        factor, trace = self.inverse_mass_factor.traced(features)
         w = (factor.mT @ p_tilde.unsqueeze(-1)).squeeze(-1)
-        dk_dq_hat = self.inverse_mass_factor.bilinear_gradient(trace, p_tilde, w)
-        dv_dq_hat = mlp_gradient(self.potential_net, q_hat)
+        dk_dfeatures = self.inverse_mass_factor.bilinear_gradient(trace, p_tilde, w)
+        dv_dfeatures = mlp_gradient(self.potential_net, features)
         e = scales.energy_scale
-        dh_dq = e * (dk_dq_hat + dv_dq_hat) / scales.q_std
+        dh_dq = e * scales.q_gradient(q, dk_dfeatures + dv_dfeatures)
         dh_dp = e * (factor @ w.unsqueeze(-1)).squeeze(-1) / scales.momentum_scale
         return dh_dq, dh_dp
 
     def mass_matrix(self, q: Tensor, scales: PhaseScales) -> Tensor:
         """`M(q)` `(..., n, n)` in original units (symmetric positive definite)."""
-        factor = self.inverse_mass_factor(scales.q_hat(q))
+        factor = self.inverse_mass_factor(scales.q_features(q))
         s = scales.momentum_scale
         return s.unsqueeze(-1) * torch.cholesky_inverse(factor) * s / scales.energy_scale
 
     def velocity(self, q: Tensor, p: Tensor, scales: PhaseScales) -> Tensor:
         """`v = M(q)^-1 p = dH/dp` `(..., n)`."""
-        factor = self.inverse_mass_factor(scales.q_hat(q))
+        factor = self.inverse_mass_factor(scales.q_features(q))
         s = scales.momentum_scale
         x = (p / s).unsqueeze(-1)
         return scales.energy_scale * (factor @ (factor.mT @ x)).squeeze(-1) / s
 
     def momentum(self, q: Tensor, v: Tensor, scales: PhaseScales) -> Tensor:
         """`p = M(q) v` `(..., n)`: the inverse of :meth:`velocity`."""
-        factor = self.inverse_mass_factor(scales.q_hat(q))
+        factor = self.inverse_mass_factor(scales.q_features(q))
         s = scales.momentum_scale
         x = (s * v / scales.energy_scale).unsqueeze(-1)
         return s * torch.cholesky_solve(x, factor, upper=False).squeeze(-1)
 
 
-def make_energy(form: str, n: int, size: NetSize, *, mass_eps: float = 1e-3) -> Energy:
-    """The energy of the named form (`general`, `separable` or `mechanical`) over `n` dofs."""
+def make_energy(
+    form: str, n: int, size: NetSize, *, mass_eps: float = 1e-3, angles: bool = False
+) -> Energy:
+    """The energy of the named form (`general`, `separable` or `mechanical`) over `n` dofs;
+    `angles`: every position is an angle, read through `[cos q, sin q]`."""
     if form == "general":
-        return GeneralEnergy(n, size)
+        return GeneralEnergy(n, size, angles=angles)
     if form == "separable":
-        return SeparableEnergy(n, size)
+        return SeparableEnergy(n, size, angles=angles)
     if form == "mechanical":
-        return MechanicalEnergy(n, size, mass_eps=mass_eps)
+        return MechanicalEnergy(n, size, mass_eps=mass_eps, angles=angles)
     raise ValueError(f"unknown Hamiltonian form {form!r}; valid forms are {ENERGY_FORMS}")
 
 
@@ -479,16 +515,16 @@ class Forcing(nn.Module):
     The force is in units of `scales.force_scale`.
     """
 
-    def __init__(self, n: int, action_dim: int, size: NetSize) -> None:
+    def __init__(self, n: int, action_dim: int, size: NetSize, *, q_features: int = 0) -> None:
         super().__init__()
         if action_dim < 1:
             raise ValueError(f"Forcing needs action_dim >= 1, got {action_dim}")
         self.n, self.action_dim = n, action_dim
-        self.net = size.mlp(n, n * action_dim)
+        self.net = size.mlp(q_features or n, n * action_dim)
 
     def input_matrix(self, q: Tensor, scales: PhaseScales) -> Tensor:
         """`G(q)` `(..., n, A)` in normalised force units per unit of scaled control."""
-        return self.net(scales.q_hat(q)).unflatten(-1, (self.n, self.action_dim))
+        return self.net(scales.q_features(q)).unflatten(-1, (self.n, self.action_dim))
 
     def forward(self, q: Tensor, u: Tensor, scales: PhaseScales) -> Tensor:
         """Force on `dp/dt` `(..., n)` at `q` `(..., n)` under scaled control `u` `(..., A)`."""
@@ -504,22 +540,52 @@ class Dissipation(nn.Module):
     `c = scales.damping_scale`. Energy can only leave the system through this term.
     """
 
-    def __init__(self, n: int, size: NetSize) -> None:
+    def __init__(self, n: int, size: NetSize, *, q_features: int = 0) -> None:
         super().__init__()
-        self.factor = CholeskyFactor(n, n, size, initial_diagonal=0.1)
+        self.factor = CholeskyFactor(q_features or n, n, size, initial_diagonal=0.1)
 
     def damping_matrix(self, q: Tensor, scales: PhaseScales) -> Tensor:
         """`D(q)` `(..., n, n)` in original units."""
-        factor = self.factor(scales.q_hat(q))
+        factor = self.factor(scales.q_features(q))
         c = scales.damping_scale
         return c.unsqueeze(-1) * (factor @ factor.mT) * c
 
     def forward(self, q: Tensor, velocity: Tensor, scales: PhaseScales) -> Tensor:
         """The damping force `D(q) dq/dt` `(..., n)` (to be subtracted from `dp/dt`)."""
-        factor = self.factor(scales.q_hat(q))
+        factor = self.factor(scales.q_features(q))
         c = scales.damping_scale
         x = (c * velocity).unsqueeze(-1)
         return c * (factor @ (factor.mT @ x)).squeeze(-1)
+
+
+@final
+class FreeField(nn.Module):
+    """An unconstrained field `g(q, p)` `(..., 2n)` added to `[dq/dt, dp/dt]`: decon-hnn's
+    `MixtureHNN` (their plots' SymODEN), an HNN plus a free neural ODE.
+
+    An MLP of `[q_features, p_hat]`; its `dq/dt` half is read in units of a typical position
+    rate (`position_rate_scale`, fitted by the model), its `dp/dt` half in `force_scale`. The
+    last layer starts at zero, so the mixture starts as its HNN.
+    """
+
+    position_rate_scale: Tensor
+
+    def __init__(self, n: int, size: NetSize, *, q_features: int = 0) -> None:
+        super().__init__()
+        self.n = n
+        self.net = size.mlp((q_features or n) + n, 2 * n)
+        last = self.net[-1]
+        assert isinstance(last, nn.Linear)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        self.register_buffer("position_rate_scale", torch.ones(n))
+
+    def forward(self, q: Tensor, p: Tensor, scales: PhaseScales) -> tuple[Tensor, Tensor]:
+        """Its `(dq/dt, dp/dt)` terms, each `(..., n)`."""
+        out = self.net(torch.cat((scales.q_features(q), scales.p_hat(p)), dim=-1))
+        return out[..., : self.n] * self.position_rate_scale, out[
+            ..., self.n :
+        ] * scales.force_scale
 
 
 # ---------------------------------------------------------------------------- the system
@@ -539,18 +605,24 @@ class HamiltonianSystem(nn.Module):
         *,
         forcing: Forcing | None = None,
         dissipation: Dissipation | None = None,
+        free_field: FreeField | None = None,
     ) -> None:
         super().__init__()
         self.n = energy.n
-        self.scales = PhaseScales(energy.n)
+        self.scales = PhaseScales(energy.n, angles=energy.angles)
         self.energy = energy
         self.forcing = forcing
         self.dissipation = dissipation
+        self.free_field = free_field
 
     @property
     def separable(self) -> bool:
         """Whether `dq/dt` depends on `p` only and `dp/dt` on `q` only (leapfrog is symplectic)."""
-        return isinstance(self.energy, SeparableEnergy) and self.dissipation is None
+        return (
+            isinstance(self.energy, SeparableEnergy)
+            and self.dissipation is None
+            and self.free_field is None
+        )
 
     # ------------------------------------------------------------------ energy and rates
     def hamiltonian(self, q: Tensor, p: Tensor) -> Tensor:
@@ -560,19 +632,23 @@ class HamiltonianSystem(nn.Module):
     def rates(self, q: Tensor, p: Tensor, u: Tensor | None) -> tuple[Tensor, Tensor]:
         """`(dq/dt, dp/dt)`, each `(..., n)`, from one evaluation of H and its gradient."""
         dh_dq, dh_dp = self.energy.gradient(q, p, self.scales)
-        return dh_dp, self._add_forces(-dh_dq, q, dh_dp, u)
+        dq_dt, dp_dt = dh_dp, self._add_forces(-dh_dq, q, dh_dp, u)
+        if self.free_field is not None:
+            free_q, free_p = self.free_field(q, p, self.scales)
+            dq_dt, dp_dt = dq_dt + free_q, dp_dt + free_p
+        return dq_dt, dp_dt
 
     def position_rate(self, q: Tensor, p: Tensor) -> Tensor:
         """`dq/dt = dH/dp` `(..., n)`; a separable energy differentiates `K(p)` only."""
         energy = self.energy
-        if isinstance(energy, SeparableEnergy):
+        if isinstance(energy, SeparableEnergy) and self.free_field is None:
             return energy.kinetic_gradient(p, self.scales)
         return self.rates(q, p, None)[0]
 
     def momentum_rate(self, q: Tensor, p: Tensor, u: Tensor | None) -> Tensor:
         """`dp/dt = -dH/dq + G(q) u - D(q) dq/dt` `(..., n)`."""
         energy = self.energy
-        if not isinstance(energy, SeparableEnergy):
+        if not isinstance(energy, SeparableEnergy) or self.free_field is not None:
             return self.rates(q, p, u)[1]
         velocity = self.position_rate(q, p) if self.dissipation is not None else None
         return self._add_forces(-energy.potential_gradient(q, self.scales), q, velocity, u)

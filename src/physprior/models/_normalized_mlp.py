@@ -35,7 +35,14 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["ACTIVATION_FUNCTIONS", "FoldedMLP", "NormalizedMLP"]
+__all__ = [
+    "ACTIVATION_FUNCTIONS",
+    "AngleInputMLP",
+    "FoldedMLP",
+    "FoldedNet",
+    "NormalizedMLP",
+    "embedded_input_stats",
+]
 
 #: Hidden activations by name (the names of `ModelConfig.activation`).
 ACTIVATION_FUNCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
@@ -240,3 +247,57 @@ class FoldedMLP:
     ) -> Tensor:
         """`output(features(x, bias), columns)`: the whole function at raw `x`."""
         return self.output(self.features(x, bias), columns)
+
+
+@dataclasses.dataclass(frozen=True)
+class AngleInputMLP:
+    """A `FoldedMLP` that reads its first `angles` inputs through `(cos, sin)`.
+
+    The wrapped network was folded for the embedded input `[cos q, sin q, rest]` (width
+    `X + angles`, the cos/sin features unnormalised); this wrapper embeds raw inputs on the
+    way in and otherwise behaves as a `FoldedMLP`: the same `features`, `output`, call and
+    action terms. A split input `(q, rest)` keeps its split, as `(cos q | sin q, rest)`.
+    """
+
+    net: FoldedMLP
+    angles: int
+
+    def embed(self, x: Tensor | tuple[Tensor, Tensor]) -> Tensor | tuple[Tensor, Tensor]:
+        """`x (B, X)` -> `(B, X + angles)`, or `(q, rest)` -> `([cos q, sin q], rest)`."""
+        k = self.angles
+        if isinstance(x, tuple):
+            q, rest = x
+            return torch.cat((q[..., :k].cos(), q[..., :k].sin(), q[..., k:]), dim=-1), rest
+        return torch.cat((x[..., :k].cos(), x[..., :k].sin(), x[..., k:]), dim=-1)
+
+    @property
+    def in_bias(self) -> Tensor:
+        return self.net.in_bias
+
+    def input_bias(self, u: Tensor) -> Tensor:
+        return self.net.input_bias(u)
+
+    def input_biases(self, actions: Tensor) -> Tensor:
+        return self.net.input_biases(actions)
+
+    def features(self, x: Tensor | tuple[Tensor, Tensor], bias: Tensor) -> Tensor:
+        return self.net.features(self.embed(x), bias)
+
+    def output(self, features: Tensor, columns: slice | None = None) -> Tensor:
+        return self.net.output(features, columns)
+
+    def __call__(
+        self, x: Tensor | tuple[Tensor, Tensor], bias: Tensor, columns: slice | None = None
+    ) -> Tensor:
+        return self.net(self.embed(x), bias, columns)
+
+
+FoldedNet = FoldedMLP | AngleInputMLP
+"""A folded network, reading its inputs raw or through the angle embedding."""
+
+
+def embedded_input_stats(mean: Tensor, std: Tensor, angles: int) -> tuple[Tensor, Tensor]:
+    """Normalisation statistics `(X + angles,)` of the embedded input `[cos q, sin q, rest]`
+    from those of the raw input `(X,)`: the cos/sin features are used as they are."""
+    head_mean = mean.new_zeros(2 * angles)
+    return torch.cat((head_mean, mean[angles:])), torch.cat((head_mean + 1.0, std[angles:]))

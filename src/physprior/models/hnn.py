@@ -17,6 +17,7 @@ from ._hamiltonian import (
     Dissipation,
     EnergyForm,
     Forcing,
+    FreeField,
     HamiltonianSystem,
     MechanicalEnergy,
     NetSize,
@@ -52,9 +53,16 @@ class HNNConfig(ModelConfig):
     dissipation: bool = False
     """Add a learned damping force `-D(q) dq/dt` with `D` positive semi-definite to `dp/dt`
     (drag, friction, MuJoCo joint damping)."""
+    free_field: bool = False
+    """Add an unconstrained MLP `g(q, p)` to both `dq/dt` and `dp/dt`: decon-hnn's
+    `MixtureHNN` (the SymODEN of their Figure 6), an HNN plus a free neural ODE. The field is
+    then neither Hamiltonian nor dissipative, so it needs a non-split integrator (`rk4`,
+    `euler`)."""
     mass_eps: float = 1e-3
     """Lower bound on the diagonal of the Cholesky factor of the normalised inverse mass matrix
     (mechanical form): keeps `M(q)^-1` invertible, so `p = M(q) v` exists."""
+
+    supports_angle_embedding: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -83,6 +91,11 @@ class HNNConfig(ModelConfig):
             raise ValueError("training='derivative' needs [q, p] data; use 'trajectory'")
         for name in (self.integrator, self.test_integrator):
             if name is not None and get_integrator(name).requires_split:
+                if self.free_field:
+                    raise ValueError(
+                        f"integrator {name!r} needs a separable field; free_field=True adds "
+                        "a free one: use 'rk4' or 'euler'"
+                    )
                 if self.form != "separable":
                     raise ValueError(
                         f"integrator {name!r} needs form='separable' (with a q-dependent "
@@ -124,11 +137,19 @@ class HNN(TransitionModel):
         super().__init__(config)
         n = self.q_dim
         size = NetSize(config.hidden, config.layers, config.activation)
-        energy = make_energy(config.form, n, size, mass_eps=config.mass_eps)
+        energy = make_energy(
+            config.form, n, size, mass_eps=config.mass_eps, angles=config.angle_embedding
+        )
+        features = energy.q_features_dim
         self.system = HamiltonianSystem(
             energy,
-            forcing=Forcing(n, config.action_dim, size) if config.action_dim else None,
-            dissipation=Dissipation(n, size) if config.dissipation else None,
+            forcing=(
+                Forcing(n, config.action_dim, size, q_features=features)
+                if config.action_dim
+                else None
+            ),
+            dissipation=Dissipation(n, size, q_features=features) if config.dissipation else None,
+            free_field=FreeField(n, size, q_features=features) if config.free_field else None,
         )
 
     # ------------------------------------------------------------------ normalisation
@@ -143,6 +164,9 @@ class HNN(TransitionModel):
             self.dt,
             self.config.state_layout,
         )
+        if self.system.free_field is not None:
+            rate = self.delta_norm.std[: self.q_dim] / self.dt
+            self.system.free_field.position_rate_scale.copy_(rate)
 
     # ------------------------------------------------------------------ dynamics
     def step_with_memory(

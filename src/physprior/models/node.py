@@ -11,7 +11,12 @@ from torch import Tensor
 from physprior.integrators import get_integrator
 
 from ._base import Memory, ModelConfig, TransitionModel
-from ._normalized_mlp import FoldedMLP, NormalizedMLP
+from ._normalized_mlp import (
+    AngleInputMLP,
+    FoldedNet,
+    NormalizedMLP,
+    embedded_input_stats,
+)
 from ._registry import register
 from ._rollout import rollout_inputs
 
@@ -33,6 +38,8 @@ class NODEConfig(ModelConfig):
 
     `train_mode`: `single` (one-step pieces) or `recurrent` (roll out through the window).
     """
+
+    supports_angle_embedding = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -81,8 +88,9 @@ class NODE(TransitionModel):
 
     def __init__(self, config: NODEConfig) -> None:
         super().__init__(config)
+        angles = self.q_dim if config.angle_embedding else 0
         self.net = NormalizedMLP(
-            config.obs_dim,
+            config.obs_dim + angles,
             config.action_dim,
             config.obs_dim,
             config.hidden,
@@ -121,18 +129,22 @@ class NODE(TransitionModel):
         return torch.stack(states, dim=1)
 
     # ------------------------------------------------------------------ parts
-    def _folded(self) -> FoldedMLP:
+    def _folded(self) -> FoldedNet:
         dt = self.dt
-        return self.net.fold(
-            in_mean=self.state_norm.mean,
-            in_std=self.state_norm.std,
+        mean, std = self.state_norm.mean, self.state_norm.std
+        if self.config.angle_embedding:
+            mean, std = embedded_input_stats(mean, std, self.q_dim)
+        net = self.net.fold(
+            in_mean=mean,
+            in_std=std,
             action_mean=self.action_norm.mean,
             action_std=self.action_norm.std,
             out_scale=self.delta_norm.std / dt,
             out_offset=self.delta_norm.mean / dt,
         )
+        return AngleInputMLP(net, self.q_dim) if self.config.angle_embedding else net
 
-    def _advance(self, net: FoldedMLP, z: Tensor, bias: Tensor) -> Tensor:
+    def _advance(self, net: FoldedNet, z: Tensor, bias: Tensor) -> Tensor:
         """The state one interval after `z`, the action's term `bias` held constant."""
         integrator = self.active_integrator
         substeps = self.active_substeps
@@ -146,7 +158,7 @@ class NODE(TransitionModel):
 class _NetField:
     """`z -> dz/dt` of a folded network for one held action (its first-layer term `bias`)."""
 
-    net: FoldedMLP
+    net: FoldedNet
     bias: Tensor
 
     def __call__(self, z: Tensor) -> Tensor:
@@ -160,7 +172,7 @@ class _SplitNetField:
     Each rate evaluates the hidden layers on the full state and only its own output columns.
     """
 
-    net: FoldedMLP
+    net: FoldedNet
     bias: Tensor
     q_dim: int
     separable: bool = False

@@ -19,7 +19,13 @@ from physprior.integrators import Field
 
 from ._base import Memory, ModelConfig, TransitionModel
 from ._inference_rollout import IN_PLACE_ACTIVATIONS, averaged_velocity_rollout_no_grad
-from ._normalized_mlp import FoldedMLP, NormalizedMLP
+from ._normalized_mlp import (
+    AngleInputMLP,
+    FoldedMLP,
+    FoldedNet,
+    NormalizedMLP,
+    embedded_input_stats,
+)
 from ._registry import register
 from ._rollout import rollout_inputs
 
@@ -47,10 +53,19 @@ class NODESOConfig(ModelConfig):
     """`[q, p]` data only: added to the diagonal of the learned inverse mass matrix (in
     normalised units) so that it stays well conditioned."""
 
+    supports_angle_embedding = True
+
     def __post_init__(self) -> None:
         if self.integrator == "auto":
             self.integrator = "euler" if self.state_layout == "qv" else "rk4"
         super().__post_init__()
+        if self.angle_embedding and self.state_layout == "qv":
+            for name in (self.integrator, self.test_integrator):
+                if name == "euler":
+                    raise ValueError(
+                        "angle_embedding is not available with the averaged-velocity Euler "
+                        "rule of [q, v] data; choose another integrator, e.g. 'rk4'"
+                    )
         if 2 * self.v_dim != self.obs_dim:
             raise ValueError(
                 "node-so needs as many velocities/momenta as positions (q_dim = obs_dim / 2); "
@@ -112,13 +127,19 @@ class NODESO(TransitionModel):
     def __init__(self, config: NODESOConfig) -> None:
         super().__init__(config)
         n = self.q_dim
+        angles = n if config.angle_embedding else 0
         self.net = NormalizedMLP(
-            config.obs_dim, config.action_dim, n, config.hidden, config.layers, config.activation
+            config.obs_dim + angles,
+            config.action_dim,
+            n,
+            config.hidden,
+            config.layers,
+            config.activation,
         )
         self.mass_net: NormalizedMLP | None = None
         if config.state_layout == "qp":
             self.mass_net = NormalizedMLP(
-                n, 0, n * (n + 1) // 2, config.hidden, config.layers, config.activation
+                n + angles, 0, n * (n + 1) // 2, config.hidden, config.layers, config.activation
             )
             # Entries of L in the order the network emits them: the diagonal, then the rest.
             rows, cols = torch.tril_indices(n, n, offset=-1)
@@ -172,8 +193,12 @@ class NODESO(TransitionModel):
         substeps = self.active_substeps
         h = self.dt / substeps
         if self.mass_net is None and integrator.name == "euler":
-            net = self._folded(increment=h)
-            return _averaged_velocity_rollout(net, z, net.input_biases(actions), h, substeps)
+            increment = self._folded(increment=h)
+            # The config refuses angle_embedding with this rule: the net reads raw states.
+            assert isinstance(increment, FoldedMLP)
+            return _averaged_velocity_rollout(
+                increment, z, increment.input_biases(actions), h, substeps
+            )
         net = self._folded()
         field: Callable[[Tensor], Field]
         if self.mass_net is not None:
@@ -187,7 +212,7 @@ class NODESO(TransitionModel):
             states.append(z)
         return torch.stack(states, dim=1)
 
-    def _folded(self, increment: float | None = None) -> FoldedMLP:
+    def _folded(self, increment: float | None = None) -> FoldedNet:
         """The acceleration (or force) network folded, `(B, 2n) -> (B, n)`.
 
         With `increment=h` its output is instead the averaged-velocity increment
@@ -202,15 +227,19 @@ class NODESO(TransitionModel):
             coef = torch.cat((scale.new_full((n,), 0.5 * h * h), scale.new_full((n,), h)))
             rows = torch.arange(n, device=scale.device).repeat(2)
             scale, offset = scale.repeat(2) * coef, offset.repeat(2) * coef
-        return self.net.fold(
-            in_mean=self.state_norm.mean,
-            in_std=self.state_norm.std,
+        mean, std = self.state_norm.mean, self.state_norm.std
+        if self.config.angle_embedding:
+            mean, std = embedded_input_stats(mean, std, n)
+        net = self.net.fold(
+            in_mean=mean,
+            in_std=std,
             action_mean=self.action_norm.mean,
             action_std=self.action_norm.std,
             out_scale=scale,
             out_offset=offset,
             out_rows=rows,
         )
+        return AngleInputMLP(net, n) if self.config.angle_embedding else net
 
     def _inverse_mass(self, q: Tensor | None = None) -> _InverseMass:
         if self.mass_net is None:
@@ -221,7 +250,11 @@ class NODESO(TransitionModel):
         n = self.q_dim
         if q is not None and (q.ndim != 2 or q.shape[-1] != n):
             raise ValueError(f"positions have shape {tuple(q.shape)}, expected (B, {n})")
-        net = self.mass_net.fold(in_mean=self.state_norm.mean[:n], in_std=self.state_norm.std[:n])
+        mean, std = self.state_norm.mean[:n], self.state_norm.std[:n]
+        if self.config.angle_embedding:
+            mean, std = embedded_input_stats(mean, std, n)
+        folded = self.mass_net.fold(in_mean=mean, in_std=std)
+        net = AngleInputMLP(folded, n) if self.config.angle_embedding else folded
         rate = self.delta_norm.std[:n] / self.dt
         return _InverseMass(
             net=net,
@@ -274,7 +307,7 @@ def _averaged_velocity_rollout(
 class _SecondOrderField:
     """`dq/dt = v`, `dv/dt = a(q, v, u)` on `[q, v]` data, for the library integrators."""
 
-    net: FoldedMLP
+    net: FoldedNet
     bias: Tensor
     separable: bool = False
 
@@ -289,7 +322,7 @@ class _SecondOrderField:
 class _MechanicalField:
     """`dq/dt = M^-1(q) p`, `dp/dt = f(q, p, u)` on `[q, p]` data."""
 
-    net: FoldedMLP
+    net: FoldedNet
     mass: _InverseMass
     bias: Tensor
     separable: bool = False
@@ -305,7 +338,7 @@ class _MechanicalField:
 class _InverseMass:
     """`M^-1(q) = S (L L^T + eps I) S` from a folded network `q -> entries of L`."""
 
-    net: FoldedMLP
+    net: FoldedNet
     scale: Tensor  # S, (n,)
     eps: float
     index: Tensor  # flat positions in (n, n) of the network's outputs
