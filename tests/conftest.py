@@ -14,6 +14,11 @@ os.environ.setdefault(
     "SB3_LOGDIR", os.path.join(os.environ.get("TMPDIR", "/tmp"), "physprior-sb3-logs")
 )
 
+# Suites cache generated and collected data sets; tests keep theirs out of the user's cache.
+os.environ.setdefault(
+    "PHYSPRIOR_CACHE", os.path.join(os.environ.get("TMPDIR", "/tmp"), "physprior-test-cache")
+)
+
 import torch
 
 # One torch thread: the tests run two pytest workers on two cores, and small tensors gain
