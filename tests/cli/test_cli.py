@@ -39,6 +39,8 @@ def test_demo_runs_end_to_end_on_a_tiny_setting(tmp_path: Path) -> None:
     report = (out / "report.md").read_text()
     for expected in ("node-so", "mlp", "random policy", "rollout_error.png", "returns.png"):
         assert expected in report
+    assert "## What the paper says, and this run" in report
+    assert "- Ranking in this run (rollout error, lowest first): " in report
     for plot in ("rollout_error.png", "trajectory.png", "returns.png"):
         assert (out / plot).read_bytes().startswith(b"\x89PNG")
     results = json.loads((out / "results.json").read_text())
