@@ -97,6 +97,10 @@ def test_generate_train_eval_round_trip(tmp_path: Path, capsys: pytest.CaptureFi
     ]
     assert main(args) == 0
     assert (run / "model" / "model.safetensors").is_file()
+    # The defaults under which every model learns in a short run: 1e-3, clipped at norm 1.
+    recorded = json.loads((run / "train_config.json").read_text())
+    assert recorded["train_config"]["lr"] == 1e-3
+    assert recorded["train_config"]["grad_clip"] == 1.0
     report = tmp_path / "eval.json"
     assert main(["eval", str(run), str(data), "--horizon", "4", "--json", str(report)]) == 0
     result = json.loads(report.read_text())
