@@ -91,27 +91,28 @@ class _GravityEnv(PhysicsEnv):
             self._rhs(force), state, self.dt, rtol=self.tolerance, atol=self.tolerance
         )
 
-    def _time_derivative(self, obs: Any, force: Any) -> Any:
-        xp = namespace(obs)
+    def _bodies(self, obs: Any) -> tuple[Any, Any, Any]:
+        """Positions and momenta `(..., N, 2)` of a batch `(..., 4N)`, and the masses `(N,)`."""
         n, d = self.n_bodies, 2 * self.n_bodies
         lead = obs.shape[:-1]
         q = obs[..., :d].reshape(*lead, n, 2)
         p = obs[..., d:].reshape(*lead, n, 2)
-        m = self._const(self.masses, obs)
+        return q, p, self._const(self.masses, obs)
+
+    def _time_derivative(self, obs: Any, force: Any) -> Any:
+        xp = namespace(obs)
+        q, p, m = self._bodies(obs)
         diff = q[..., None, :, :] - q[..., :, None, :]  # [i, j] = q_j - q_i
-        dist2 = xp.sum(diff * diff, axis=-1) + self._const(np.eye(n), obs)  # no self-force
+        eye = self._const(np.eye(self.n_bodies), obs)
+        dist2 = xp.sum(diff * diff, axis=-1) + eye  # no self-force
         strength = self.gravity * m[:, None] * m[None, :] / dist2**1.5
-        dp = xp.sum(strength[..., None] * diff, axis=-2).reshape(*lead, d) + force
-        dq = (p / m[:, None]).reshape(*lead, d)
+        dp = xp.sum(strength[..., None] * diff, axis=-2).reshape(force.shape) + force
+        dq = (p / m[:, None]).reshape(force.shape)
         return xp.concatenate([dq, dp], axis=-1)
 
     def _energy(self, obs: Any) -> Any:
         xp = namespace(obs)
-        n, d = self.n_bodies, 2 * self.n_bodies
-        lead = obs.shape[:-1]
-        q = obs[..., :d].reshape(*lead, n, 2)
-        p = obs[..., d:].reshape(*lead, n, 2)
-        m = self._const(self.masses, obs)
+        q, p, m = self._bodies(obs)
         kinetic = xp.sum(xp.sum(p * p, axis=-1) / (2.0 * m), axis=-1)
         i, j = self._pairs
         diff = q[..., i, :] - q[..., j, :]

@@ -12,15 +12,7 @@ from physprior.benchmarks import JobResult, get_suite
 from physprior.benchmarks import srnn_chain as chain
 
 SUITE = chain.SUITE
-METRICS = {
-    "position_error",
-    "position_error_std",
-    "position_error_next200",
-    "position_error_next200_std",
-    "position_error_clean",
-    "rollout_error",
-    "energy_violation",
-}
+METRICS = set(SUITE.metrics)
 
 
 @pytest.fixture(scope="module")
