@@ -140,12 +140,12 @@ class ChainPendulumEnv(PhysicsEnv):
 
     ## Differences From The Paper's Code
 
-    - The authors integrate in Cartesian coordinates with constraints and sample initial states
-      by perturbing Cartesian positions and velocities and projecting back onto the
-      constraints; we integrate the same system in its angular coordinates and sample angles
-      and angular velocities from `N(0, 1)` as PROTOCOLS.md states.
-    - Drag is `0.4` in PROTOCOLS.md and `0.5` in the authors' code; we take PROTOCOLS.md's
-      value as the documented default of the damped variant and leave drag off by default.
+    - The authors integrate in Cartesian coordinates with constraints; we integrate the same
+      system in its angular coordinates. Their initial-state draw is `start="authors"`; the
+      default samples angles and angular velocities from `N(0, 1)` as PROTOCOLS.md states.
+    - Their drag acts on every bob's Cartesian momentum (`drag_form="momentum"`, with
+      `f_const = 0.4` in their experiments, `0.5` as their class default); the default acts on
+      the angular velocity, as the paper's text writes it. Drag is off by default.
     - Actions (torques) and the reward are ours; a zero action is the papers' system.
 
     ## Version History

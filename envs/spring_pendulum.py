@@ -122,9 +122,9 @@ class SpringPendulumEnv(PhysicsEnv):
     - `drag_form` (`"velocity"` or `"momentum"`, default `"velocity"`): `"momentum"` is the
       authors' drag, `dp/dt = -dH/dq - lambda p` (lambda in s^-1).
     - `start` (`"paper"` or `"authors"`, default `"paper"`): `"authors"` draws the initial
-      state as the authors' code does: the equilibrium of springs of zero rest length
-      (`z_i = -g sum_{j <= i} sum_{n >= j} m_n / k`), `0.8 N(0, 1)` added to every `z` and
-      `0.4 N(0, 1)` to every coordinate, velocities `0.6 N(0, 1)` (`p = m v`).
+      state as the authors' code does (see the differences below): their equilibrium,
+      `0.8 N(0, 1)` added to every `z` and `0.4 N(0, 1)` to every coordinate, velocities
+      `0.6 N(0, 1)` (`p = m v`).
     - `force_scale` (float, default 5.0): largest force (N) per coordinate.
     - `render_mode` (None or "rgb_array"): frames show the x-z plane (y is dropped).
 
@@ -133,11 +133,12 @@ class SpringPendulumEnv(PhysicsEnv):
     - The authors' initial states perturb an "equilibrium" `z_i = -g sum_{j <= i}
       (sum_{n >= j} m_n) / k` that ignores the rest lengths (and takes the masses in drawing
       order, not in the popped order the dynamics use), adding `0.8 N(0, 1)` to `z`,
-      `0.4 N(0, 1)` to every position coordinate and `0.6 N(0, 1)` to every velocity. We
-      perturb the true equilibrium of this potential with `0.8 N(0, 1)` on every position and
-      momentum coordinate, as PROTOCOLS.md states.
-    - Drag is `0.4` in PROTOCOLS.md and `0.5` in the authors' code; we take PROTOCOLS.md's
-      value as the documented default of the damped variant and leave drag off by default.
+      `0.4 N(0, 1)` to every position coordinate and `0.6 N(0, 1)` to every velocity: that is
+      `start="authors"`. The default perturbs the true equilibrium of this potential with
+      `0.8 N(0, 1)` on every position and momentum coordinate, as PROTOCOLS.md states.
+    - Their drag acts on the momentum (`drag_form="momentum"`, with `f_const = 0.4` in their
+      experiments, `0.5` as their class default); the default acts on the velocity, as the
+      paper's text writes it. Drag is off by default.
     - Actions (forces) and the reward are ours; a zero action is the papers' system.
 
     ## Version History
@@ -246,7 +247,9 @@ class SpringPendulumEnv(PhysicsEnv):
         n = 3 * self.bobs
         if self.start == "authors":
             x = np.zeros((self.bobs, 3))
-            weight_below = GRAVITY * np.cumsum(self.masses[::-1])[::-1]
+            # The masses in drawing order, as the authors' equilibrium takes them.
+            drawn = self.masses[::-1]
+            weight_below = GRAVITY * np.cumsum(drawn[::-1])[::-1]
             x[:, 2] = -np.cumsum(weight_below / SPRING_CONSTANT) + 0.8 * rng.standard_normal(
                 self.bobs
             )

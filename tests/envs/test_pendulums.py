@@ -352,7 +352,8 @@ def test_the_decon_authors_spring_pendulum_start() -> None:
     env = gym.make("physprior/SpringPendulum-v0", bobs=2, start="authors").unwrapped
     draws = np.stack([env.reset(seed=s)[0] for s in range(400)])
     x = draws[:, :6].reshape(-1, 2, 3)
-    weight = 9.81 * np.cumsum(env.masses[::-1])[::-1]
+    drawn = env.masses[::-1]  # the authors' equilibrium takes the masses in drawing order
+    weight = 9.81 * np.cumsum(drawn[::-1])[::-1]
     np.testing.assert_allclose(x[:, :, 2].mean(0), -np.cumsum(weight / 10.0), atol=0.15)
     assert 0.8 < x[:, :, 2].std(0).mean() < 1.0  # sqrt(0.8^2 + 0.4^2) = 0.89
     velocities = draws[:, 6:] / env.masses.repeat(3)
