@@ -51,6 +51,7 @@ __all__ = [
     "GeneralEnergy",
     "HamiltonianField",
     "HamiltonianSystem",
+    "MassConversion",
     "MechanicalEnergy",
     "NetSize",
     "PhaseScales",
@@ -473,23 +474,63 @@ class MechanicalEnergy(Energy):
 
     def mass_matrix(self, q: Tensor, scales: PhaseScales) -> Tensor:
         """`M(q)` `(..., n, n)` in original units (symmetric positive definite)."""
-        factor = self.inverse_mass_factor(scales.q_features(q))
-        s = scales.momentum_scale
-        return s.unsqueeze(-1) * torch.cholesky_inverse(factor) * s / scales.energy_scale
+        return _mass_matrix(self.inverse_mass_factor(scales.q_features(q)), scales)
 
     def velocity(self, q: Tensor, p: Tensor, scales: PhaseScales) -> Tensor:
         """`v = M(q)^-1 p = dH/dp` `(..., n)`."""
-        factor = self.inverse_mass_factor(scales.q_features(q))
-        s = scales.momentum_scale
-        x = (p / s).unsqueeze(-1)
-        return scales.energy_scale * (factor @ (factor.mT @ x)).squeeze(-1) / s
+        return _velocity(self.inverse_mass_factor(scales.q_features(q)), p, scales)
 
     def momentum(self, q: Tensor, v: Tensor, scales: PhaseScales) -> Tensor:
         """`p = M(q) v` `(..., n)`: the inverse of :meth:`velocity`."""
-        factor = self.inverse_mass_factor(scales.q_features(q))
-        s = scales.momentum_scale
-        x = (s * v / scales.energy_scale).unsqueeze(-1)
-        return s * torch.cholesky_solve(x, factor, upper=False).squeeze(-1)
+        return _momentum(self.inverse_mass_factor(scales.q_features(q)), v, scales)
+
+
+@final
+class MassConversion(nn.Module):
+    """A learned mass matrix used only to map velocities to momenta and back, for an energy
+    that has none of its own (the general and separable forms on `[q, v]` data).
+
+    decon-hnn's `NonseparableHNN` (their HNN "without second-order structure") reads
+    `[theta, theta_dot]` this way: `p0 = M(q0) v0` on the way in, `v = M(q)^-1 p` on the way
+    out, while the dynamics come from a general `H(q, p)`, so `dq/dt = dH/dp` need not equal
+    the velocity read out. `M^-1` is parametrised as in :class:`MechanicalEnergy`.
+    """
+
+    def __init__(self, n: int, size: NetSize, *, mass_eps: float, q_features: int = 0) -> None:
+        super().__init__()
+        self.inverse_mass_factor = CholeskyFactor(
+            q_features or n, n, size, initial_diagonal=1.0 + mass_eps, eps=mass_eps
+        )
+
+    def velocity(self, q: Tensor, p: Tensor, scales: PhaseScales) -> Tensor:
+        """`v = M(q)^-1 p` `(..., n)`."""
+        return _velocity(self.inverse_mass_factor(scales.q_features(q)), p, scales)
+
+    def momentum(self, q: Tensor, v: Tensor, scales: PhaseScales) -> Tensor:
+        """`p = M(q) v` `(..., n)`."""
+        return _momentum(self.inverse_mass_factor(scales.q_features(q)), v, scales)
+
+
+# The mass matrix from the Cholesky factor `L` of the normalised inverse mass matrix:
+# `M^-1 = E S^-1 L L^T S^-1` in original units, `S = diag(momentum_scale)`.
+def _mass_matrix(factor: Tensor, scales: PhaseScales) -> Tensor:
+    """`M` `(..., n, n)`."""
+    s = scales.momentum_scale
+    return s.unsqueeze(-1) * torch.cholesky_inverse(factor) * s / scales.energy_scale
+
+
+def _velocity(factor: Tensor, p: Tensor, scales: PhaseScales) -> Tensor:
+    """`M^-1 p` `(..., n)`: two triangular products, no solve."""
+    s = scales.momentum_scale
+    x = (p / s).unsqueeze(-1)
+    return scales.energy_scale * (factor @ (factor.mT @ x)).squeeze(-1) / s
+
+
+def _momentum(factor: Tensor, v: Tensor, scales: PhaseScales) -> Tensor:
+    """`M v` `(..., n)`: the inverse of `_velocity`, by a Cholesky solve."""
+    s = scales.momentum_scale
+    x = (s * v / scales.energy_scale).unsqueeze(-1)
+    return s * torch.cholesky_solve(x, factor, upper=False).squeeze(-1)
 
 
 def make_energy(
@@ -606,6 +647,7 @@ class HamiltonianSystem(nn.Module):
         forcing: Forcing | None = None,
         dissipation: Dissipation | None = None,
         free_field: FreeField | None = None,
+        conversion: MassConversion | None = None,
     ) -> None:
         super().__init__()
         self.n = energy.n
@@ -614,6 +656,7 @@ class HamiltonianSystem(nn.Module):
         self.forcing = forcing
         self.dissipation = dissipation
         self.free_field = free_field
+        self.conversion = conversion
 
     @property
     def separable(self) -> bool:
@@ -665,20 +708,22 @@ class HamiltonianSystem(nn.Module):
 
     # ------------------------------------------------------------------ layouts
     def momentum(self, q: Tensor, v: Tensor) -> Tensor:
-        """`p = M(q) v` `(..., n)`; needs the mechanical form."""
-        return self._mechanical().momentum(q, v, self.scales)
+        """`p = M(q) v` `(..., n)`; needs a mass matrix (the mechanical form or a conversion)."""
+        return self._masses().momentum(q, v, self.scales)
 
     def velocity(self, q: Tensor, p: Tensor) -> Tensor:
-        """`v = M(q)^-1 p` `(..., n)`; needs the mechanical form."""
-        return self._mechanical().velocity(q, p, self.scales)
+        """`v = M(q)^-1 p` `(..., n)`; needs a mass matrix."""
+        return self._masses().velocity(q, p, self.scales)
 
-    def _mechanical(self) -> MechanicalEnergy:
-        if not isinstance(self.energy, MechanicalEnergy):
-            raise TypeError(
-                f"velocity <-> momentum conversion needs the mechanical form, "
-                f"not {type(self.energy).__name__}"
-            )
-        return self.energy
+    def _masses(self) -> MechanicalEnergy | MassConversion:
+        if isinstance(self.energy, MechanicalEnergy):
+            return self.energy
+        if self.conversion is not None:
+            return self.conversion
+        raise TypeError(
+            f"velocity <-> momentum conversion needs a mass matrix: the mechanical form or a "
+            f"MassConversion, not {type(self.energy).__name__} alone"
+        )
 
     def to_canonical(self, z: Tensor, layout: Literal["qp", "qv"]) -> Tensor:
         """`[q, p]` `(..., 2n)` from a state in `layout` (`[q, v]` goes through `p = M v`)."""

@@ -19,6 +19,7 @@ from ._hamiltonian import (
     Forcing,
     FreeField,
     HamiltonianSystem,
+    MassConversion,
     MechanicalEnergy,
     NetSize,
     as_duration,
@@ -43,7 +44,9 @@ class HNNConfig(ModelConfig):
     form: EnergyForm = "general"
     """The Hamiltonian: `general` H(q, p) = MLP([q, p]); `separable` K(p) + V(q) (two MLPs);
     `mechanical` p^T M(q)^-1 p / 2 + V(q) with a learned positive-definite mass matrix M(q).
-    `[q, v]` data (MuJoCo) needs `mechanical`: it alone relates velocities to momenta."""
+    On `[q, v]` data the mechanical form converts velocities with its own mass matrix, so
+    `dq/dt = v` (second-order structure); the other forms learn a separate mass matrix for the
+    conversion only (decon-hnn's `NonseparableHNN`, an HNN without that structure)."""
     training: TrainingTarget = "trajectory"
     """`trajectory`: fit states through the integrator (single-step or recurrent, per
     `train_mode`). `derivative`: the original HNN, fit the field to finite-difference time
@@ -82,11 +85,7 @@ class HNNConfig(ModelConfig):
                 f"hnn needs a smooth activation (its field is the network's gradient), got "
                 f"{self.activation!r}; valid: {', '.join(SMOOTH_ACTIVATIONS)}"
             )
-        if self.state_layout == "qv" and self.form != "mechanical":
-            raise ValueError(
-                f"[q, v] data needs form='mechanical' (p = M(q) v); form={self.form!r} "
-                "works on [q, p] data only"
-            )
+
         if self.state_layout == "qv" and self.training == "derivative":
             raise ValueError("training='derivative' needs [q, p] data; use 'trajectory'")
         for name in (self.integrator, self.test_integrator):
@@ -150,6 +149,11 @@ class HNN(TransitionModel):
             ),
             dissipation=Dissipation(n, size, q_features=features) if config.dissipation else None,
             free_field=FreeField(n, size, q_features=features) if config.free_field else None,
+            conversion=(
+                MassConversion(n, size, mass_eps=config.mass_eps, q_features=features)
+                if config.state_layout == "qv" and config.form != "mechanical"
+                else None
+            ),
         )
 
     # ------------------------------------------------------------------ normalisation
