@@ -15,8 +15,8 @@ from physprior.benchmarks import decon_chain as decon
 SUITE = decon.SUITE
 METRICS = set(SUITE.metrics)
 CHAIN, SPRING = (env_id for _, env_id, _ in decon.SYSTEMS)
-ROWS_NO_DRAG = ("NODE", "NODE+SO", "HNN")
-ROWS_DRAG = (*ROWS_NO_DRAG, "HNN+damping", "SymODEN")
+ROWS_NO_DRAG = ("NODE", "NODE+SO", "HNN", "HNN without SO")
+ROWS_DRAG = ("NODE", "NODE+SO", "HNN", "HNN+damping", "SymODEN")
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_job_is_deterministic_and_reads_its_cached_data(
 )
 def test_grids_follow_the_authors_protocol(scale: str, seeds: int, ks: tuple[int, ...]) -> None:
     jobs = SUITE.jobs(scale, seeds)  # type: ignore[arg-type]
-    assert len(jobs) == 2 * len(ks) * (3 + 5) * seeds
+    assert len(jobs) == 2 * len(ks) * (4 + 5) * seeds
     assert len({job.key() for job in jobs}) == len(jobs)
     cells = {(job.row, job.env_id): job.params for job in jobs}
     for k in ks:
@@ -96,6 +96,10 @@ def test_grids_follow_the_authors_protocol(scale: str, seeds: int, ks: tuple[int
                 "start": "authors",
             }
             assert damped["model_config"]["free_field"] is True
+            assert (
+                cells[(decon.row_label("HNN without SO", k, False), env_id)]["model_config"]["form"]
+                == "general"
+            )
             for model in ROWS_NO_DRAG:
                 config = cells[(decon.row_label(model, k, False), env_id)]["model_config"]
                 assert (config["integrator"], config["substeps"]) == ("rk4", 1)
@@ -122,8 +126,12 @@ def _means(errors: dict[str, float], env_id: str = CHAIN) -> dict:
 
 
 def test_claims_read_the_papers_findings() -> None:
-    so_helps, hnn_on_chain, gap_on_spring, matches_symoden, plain_hnn_poor = SUITE.claims
-    paper_like = _means({"NODE (k=2)": 0.3, "NODE+SO (k=2)": 0.1, "HNN (k=2)": 0.05})
+    so_helps, so_helps_hnn, hnn_on_chain, gap_on_spring, matches_symoden, plain_hnn_poor = (
+        SUITE.claims
+    )
+    paper_like = _means(
+        {"NODE (k=2)": 0.3, "NODE+SO (k=2)": 0.1, "HNN (k=2)": 0.05, "HNN without SO (k=2)": 0.2}
+    )
     paper_like |= _means({"NODE (k=2)": 0.3, "NODE+SO (k=2)": 0.1, "HNN (k=2)": 0.105}, SPRING)
     paper_like |= _means(
         {
@@ -134,7 +142,8 @@ def test_claims_read_the_papers_findings() -> None:
         },
         SPRING,
     )
-    assert [c.check(paper_like) for c in SUITE.claims] == [True] * 5
+    assert [c.check(paper_like) for c in SUITE.claims] == [True] * 6
+    assert so_helps_hnn.check(_means({"HNN (k=2)": 0.3, "HNN without SO (k=2)": 0.2})) is False
     # The spring gap counts the undamped systems only; the chain claim the chain only.
     assert gap_on_spring.check(_means({"NODE+SO (k=2)": 0.2, "HNN (k=2)": 0.1}, CHAIN)) is None
     assert hnn_on_chain.check(_means({"NODE+SO (k=2)": 0.2, "HNN (k=2)": 0.1}, SPRING)) is None
