@@ -358,7 +358,8 @@ def _report(results: dict[str, Any], plots: dict[str, str], config: DemoConfig) 
         f"Environment `{config.env_id}`; {data['rows']} transitions recorded from a SAC agent "
         f"learning as it acted (episodes: {episodes['train']} train, {episodes['val']} "
         f"validation, {episodes['test']} test). Each model (2 x 128 tanh, decon-hnn's MuJoCo "
-        f"setup) trained {config.epochs} epochs on {config.train_windows} windows of 3 states.",
+        f"setup) trained {config.epochs} epochs on {data['train_windows']} windows of 3 states, "
+        "gradients clipped at norm 1.",
         "",
         f"## Open-loop rollouts against MuJoCo ({config.horizon} steps)",
         "",
@@ -429,7 +430,7 @@ def _papers_section(results: dict[str, Any], config: DemoConfig) -> list[str]:
             f"- Second-order structure helps (NODE+SO below NODE): **{'yes' if helps else 'no'}** "
             f"({errors['node-so']:.3g} against {errors['node']:.3g})."
         )
-    windows = min(config.train_windows, results["data"].get("train_windows", config.train_windows))
+    windows = results["data"]["train_windows"]
     steps_per_model = config.epochs * -(-windows // 200)
     lines += [
         f"- Budget: SAC ran {results['data']['rows']:,} steps (the paper's agents ran to "
