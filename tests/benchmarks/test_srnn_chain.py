@@ -69,7 +69,7 @@ def test_seeds_change_the_data() -> None:
 @pytest.mark.parametrize(("scale", "seeds"), [("default", 2), ("paper", 1)])
 def test_grids(scale: str, seeds: int) -> None:
     jobs = SUITE.jobs(scale, seeds)  # type: ignore[arg-type]
-    assert len(jobs) == len(chain.ROWS) * seeds == 31 * seeds
+    assert len(jobs) == len(chain.ROWS) * seeds == 33 * seeds
     assert len({job.key() for job in jobs}) == len(jobs)
     assert {job.row for job in jobs} == {row.label for row in chain.ROWS}
     assert {job.seed for job in jobs} == set(range(seeds))
@@ -103,6 +103,8 @@ def test_grids(scale: str, seeds: int) -> None:
         "readout": "hidden",
     }
     assert by_row["vanilla RNN"]["train"]["grad_clip"] is None
+    raw = by_row[f"{chain.SRNN} {chain.AUTHORS}"]["model_config"]
+    assert raw["normalize"] is False and "normalize" not in srnn_iso["model_config"]
     assert by_row[chain.EXACT_MAP_ISO] == {"model": "exact", "iso": True, "data": srnn_iso["data"]}
     if scale == "paper":
         assert srnn_iso["model_config"]["hidden"] == 2048
@@ -123,7 +125,7 @@ def test_bad_arguments() -> None:
 
 def test_paper_rows() -> None:
     rows = {p.row: p for p in SUITE.paper}
-    assert len(rows) == 26  # Tables 1-2 and the authors' forms of the RNN and LSTM
+    assert len(rows) == 28  # Tables 1-2 and the authors' forms of the RNN, LSTM and SRNN
     assert set(rows) == {row.label for row in chain.ROWS if "sanity row" not in row.label}
     assert rows["LSTM [authors' form]"].mean == rows["LSTM"].mean == 5.95
     assert rows[chain.SRNN_ISO].mean == 1.45 and rows[chain.SRNN_ISO].std == 0.32

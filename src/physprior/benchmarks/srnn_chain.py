@@ -17,12 +17,12 @@ Rows. Every row of both tables:
 | vanilla RNN, LSTM | `rnn`, `lstm` (physprior's form: normalised inputs, the state change read out) |
 | "+ ISO" (Table 2, recurrent models) | the same model, trained and tested with ISO |
 
-The authors' baselines differ from ours and from anything the paper describes, so they are rows
-of their own, marked "[authors' form]": their RNN (`rnn`, `readout="state"`: raw inputs, the
-next state read out directly, gradients clipped at 0.25) and their LSTM (`lstm`,
-`readout="hidden"`: raw inputs, a hidden state of the state's size, 40, which is the
-prediction itself and so bounded in (-1, 1)). The paper's RNN and LSTM figures are shown next
-to both forms.
+Where the authors' networks differ from ours, their forms are rows of their own, marked
+"[authors' form]": their RNN (`rnn`, `readout="state"`: raw inputs, the next state read out
+directly, gradients clipped at 0.25), their LSTM (`lstm`, `readout="hidden"`: raw inputs, a
+hidden state of the state's size, 40, which is the prediction itself and so bounded in
+(-1, 1)), and their SRNN, whose H-NET reads raw coordinates (`normalize=False`; ours
+normalises each half). The paper's figures are shown next to both forms.
 
 Sanity rows, no training, cheap: "predict zero" (every position 0, the chain's rest state),
 the exact dt = 0.1 map of the true chain (the env's own transition), and the true `H` with one
@@ -140,6 +140,7 @@ class _Row:
     paper_mean: float | None
     paper_std: float | None
     readout: str | None = None
+    raw: bool = False  # the network on raw coordinates (`normalize=False`), as the authors'
 
     @property
     def table(self) -> str:
@@ -204,6 +205,9 @@ def _build_rows() -> tuple[_Row, ...]:
     for (label, model, iso), (mean, std) in recurrent_baselines.items():
         readout = authors_readout[model]
         rows.append(_Row(f"{label} {AUTHORS}", model, "recurrent", None, iso, mean, std, readout))
+    for label, iso, (mean, std) in ((SRNN, False, (2.37, 0.87)), (SRNN_ISO, True, (1.45, 0.32))):
+        lf = _PAIRS["L-L"]
+        rows.append(_Row(f"{label} {AUTHORS}", "srnn", "recurrent", lf, iso, mean, std, raw=True))
     # ISO cannot change a prediction that ignores the state: "predict zero" has none.
     sanity = (
         (PREDICT_ZERO, "zero", False),
@@ -283,6 +287,8 @@ def _job_params(row: _Row, scale: Mapping[str, Any]) -> dict[str, Any]:
     if row.readout == "hidden":
         hidden = 40  # the authors' LSTM: hidden size = state size, whatever the scale
     model_config: dict[str, Any] = {"hidden": hidden, "train_mode": row.train_mode}
+    if row.raw:
+        model_config["normalize"] = False
     if row.readout is not None:
         model_config["readout"] = row.readout
     if row.integrators is not None:
