@@ -346,3 +346,14 @@ def test_rows_run_a_part_of_the_grid_and_the_report_adds_them_up(
         benchmarks.run_bench(FAKE, out=tmp_path, progress=False, rows=["ugly"])
     with pytest.raises(TypeError, match="not the string"):
         benchmarks.run_bench(FAKE, out=tmp_path, progress=False, rows="good")
+
+
+def test_report_heads_std_columns_and_notes_the_scale(fake: list[Job], tmp_path: Path) -> None:
+    from physprior.benchmarks._report import column_title
+
+    assert column_title("error_std", ["error", "error_std"]) == (
+        "error: std over test trajectories"
+    )
+    assert column_title("error_std", ["error_std"]) == "error_std"  # no base metric beside it
+    text = benchmarks.run_bench(FAKE, out=tmp_path, progress=False).read_text()
+    assert "**At scale `smoke`:** a check that every code path runs" in text
