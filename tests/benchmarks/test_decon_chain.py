@@ -78,9 +78,7 @@ def test_job_is_deterministic_and_reads_its_cached_data(
     assert again.trajectory == first.trajectory
 
 
-@pytest.mark.parametrize(
-    ("scale", "seeds", "ks"), [("default", 2, (2,)), ("paper", 1, (2, 3, 4))]
-)
+@pytest.mark.parametrize(("scale", "seeds", "ks"), [("default", 2, (2,)), ("paper", 1, (2, 3, 4))])
 def test_grids_follow_the_authors_protocol(scale: str, seeds: int, ks: tuple[int, ...]) -> None:
     jobs = SUITE.jobs(scale, seeds)  # type: ignore[arg-type]
     assert len(jobs) == 2 * len(ks) * (4 + 5) * seeds
@@ -123,9 +121,7 @@ def test_bad_arguments() -> None:
 
 def _means(errors: dict[str, float], env_id: str = CHAIN) -> dict:
     """Both metrics the claims read (Figures 4 and 6's geomean, Figure 5's MSE) set to `e`."""
-    return {
-        (row, env_id): {"rollout_error_authors": e, "test_mse": e} for row, e in errors.items()
-    }
+    return {(row, env_id): {"rollout_error_authors": e, "test_mse": e} for row, e in errors.items()}
 
 
 def test_claims_read_the_papers_findings() -> None:
