@@ -39,7 +39,7 @@ def test_smoke_runs_every_row(smoke_results: list[JobResult]) -> None:
         (decon.row_label(model, 2, drag), env_id)
         for _, env_id, _ in decon.SYSTEMS
         for drag in (False, True)
-        for model in (ROWS_DRAG if drag else ROWS_NO_DRAG)
+        for model in (ROWS_DRAG if drag else ROWS_NO_DRAG) + decon.SANITY
     }
     assert cells == expected
     for result in smoke_results:
@@ -63,6 +63,15 @@ def test_smoke_runs_every_row(smoke_results: list[JobResult]) -> None:
         by_config.setdefault((r.job.env_id, drag), set()).add(r.data_hash)
     assert all(len(h) == 1 for h in by_config.values())
     assert len({h for hashes in by_config.values() for h in hashes}) == 4
+    # The sanity rows bracket the skill: the true field with one RK4 step per dt is near exact,
+    # holding the first state is not.
+    by_cell = {(r.job.row, r.job.env_id): r.metrics for r in smoke_results}
+    for _, env_id, _ in decon.SYSTEMS:
+        for drag in (False, True):
+            exact = by_cell[(decon.row_label(decon.TRUE_FIELD, 2, drag), env_id)]
+            still = by_cell[(decon.row_label(decon.NO_CHANGE, 2, drag), env_id)]
+            assert exact["rollout_error_authors"] < 1e-3 < still["rollout_error_authors"]
+            assert exact["test_mse"] < 1e-3 * still["test_mse"]
 
 
 def test_job_is_deterministic_and_reads_its_cached_data(
@@ -81,7 +90,7 @@ def test_job_is_deterministic_and_reads_its_cached_data(
 @pytest.mark.parametrize(("scale", "seeds", "ks"), [("default", 2, (2,)), ("paper", 1, (2, 3, 4))])
 def test_grids_follow_the_authors_protocol(scale: str, seeds: int, ks: tuple[int, ...]) -> None:
     jobs = SUITE.jobs(scale, seeds)  # type: ignore[arg-type]
-    assert len(jobs) == 2 * len(ks) * (4 + 5) * seeds
+    assert len(jobs) == 2 * len(ks) * (4 + 5 + 2 * len(decon.SANITY)) * seeds
     assert len({job.key() for job in jobs}) == len(jobs)
     cells = {(job.row, job.env_id): job.params for job in jobs}
     for k in ks:

@@ -28,6 +28,8 @@ Rows, for each system, number of links/bobs `k` and drag setting (labels like
 | HNN without SO (no drag only) | `hnn`, `form="general"`: `H(q, p)` one network, `p = M(q) v` by a separate learned mass matrix | `NonseparableHNN` |
 | HNN+damping (drag only) | the same with a learned damping force `-D(q) dq/dt` (physprior's; keeps `dq/dt = v`) | none |
 | SymODEN (drag only) | the same HNN plus a free neural ODE over all of `dz/dt` (`free_field=True`) | `MixtureHNN`, the "SymODEN" of Figure 6 |
+| predict no change (sanity row) | every predicted state is the window's first | none |
+| true field, one RK4 step per dt (sanity row) | the env's own vector field with the models' integrator: what one RK4 step of 0.03 costs alone | none |
 
 Protocol, per parameter: the paper (section 4), the authors' code
 (github.com/ngruver/decon-hnn: `toy_systems.py`, `src/train/trainer.py`, `src/datasets.py`,
@@ -93,6 +95,7 @@ from physprior.benchmarks._framework import Claim, Job, JobResult, Scale, Suite,
 from physprior.benchmarks._trajectory_cache import cached_trajectories
 from physprior.data import make_windows
 from physprior.evaluation import metrics, predict
+from physprior.integrators import get_integrator
 from physprior.models import make
 from physprior.training import TrainConfig
 
@@ -118,6 +121,11 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "HNN+damping": ("hnn", {"form": "mechanical", "dissipation": True}),
     "SymODEN": ("hnn", {"form": "mechanical", "free_field": True}),
 }
+#: Sanity rows, nothing trained: the first state held, and the true field with the models'
+#: integrator (one RK4 step per `dt`), which shows what that integrator alone costs.
+NO_CHANGE = "predict no change (sanity row)"
+TRUE_FIELD = "true field, one RK4 step per dt (sanity row)"
+SANITY = (NO_CHANGE, TRUE_FIELD)
 #: The rows run on the damped systems only, and on the undamped ones only.
 DRAG_ONLY = ("HNN+damping", "SymODEN")
 NO_DRAG_ONLY = ("HNN without SO",)
@@ -202,6 +210,23 @@ def _job_params(
     }
 
 
+def _sanity_params(
+    sanity: str, key: str, k: int, drag: bool, scale: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A sanity row's job: the same env and data as the models', no network, no training."""
+    return {
+        "sanity": sanity,
+        "env_kwargs": {
+            key: k,
+            "drag": DRAG if drag else 0.0,
+            "drag_form": "momentum",
+            "start": "authors",
+        },
+        "data": dict(scale["data"]),
+        "dt": 0.03,
+    }
+
+
 def jobs(scale: Scale, seeds: int) -> list[Job]:
     """The grid: systems x k x drag (off, on) x models, for seeds `0 .. seeds - 1`."""
     settings = scale_settings(_SCALES, scale, seeds)
@@ -215,6 +240,9 @@ def jobs(scale: Scale, seeds: int) -> list[Job]:
                             continue
                         params = _job_params(model, system, key, k, drag, settings)
                         grid.append(Job(NAME, row_label(model, k, drag), env_id, seed, params))
+                    for sanity in SANITY:
+                        params = _sanity_params(sanity, key, k, drag, settings)
+                        grid.append(Job(NAME, row_label(sanity, k, drag), env_id, seed, params))
     return grid
 
 
@@ -301,25 +329,28 @@ def run_job(job: Job) -> JobResult:
     params = job.params
     env_kwargs = dict(params["env_kwargs"])
     data = _make_data(job.env_id, env_kwargs, int(job.seed), dict(params["data"]))
-    torch.manual_seed(job.seed)
-    model = make(
-        str(params["model"]),
-        obs_dim=data.train.shape[-1],
-        action_dim=0,
-        q_dim=data.q_dim,
-        state_layout="qv",
-        dt=float(params["dt"]),
-        env_id=job.env_id,
-        **dict(params["model_config"]),
-    )
-    config = TrainConfig(**dict(params["train"]), seed=int(job.seed), progress=False)
-    model = train_model(model, (torch.tensor(data.train), None), None, config)
-
-    states = torch.tensor(data.test, dtype=model.dtype)
-    actions = states.new_zeros(states.shape[0], states.shape[1] - 1, 0)
-    predicted = predict(model, states, actions).double()
-    true = states.double()
     env: Any = gym.make(job.env_id, **env_kwargs).unwrapped
+    if "sanity" in params:
+        true = torch.tensor(data.test, dtype=torch.float64)
+        predicted = _sanity_prediction(str(params["sanity"]), env, true, float(params["dt"]))
+    else:
+        torch.manual_seed(job.seed)
+        model = make(
+            str(params["model"]),
+            obs_dim=data.train.shape[-1],
+            action_dim=0,
+            q_dim=data.q_dim,
+            state_layout="qv",
+            dt=float(params["dt"]),
+            env_id=job.env_id,
+            **dict(params["model_config"]),
+        )
+        config = TrainConfig(**dict(params["train"]), seed=int(job.seed), progress=False)
+        model = train_model(model, (torch.tensor(data.train), None), None, config)
+        states = torch.tensor(data.test, dtype=model.dtype)
+        actions = states.new_zeros(states.shape[0], states.shape[1] - 1, 0)
+        predicted = predict(model, states, actions).double()
+        true = states.double()
     violation = metrics.energy_violation(
         env.energy(_momenta(env, predicted)), env.energy(_momenta(env, true))
     )
@@ -346,6 +377,27 @@ def run_job(job: Job) -> JobResult:
         curves={"error": _curve(relative), "energy_violation": _curve(violation)},
         trajectory={"true": _rows(true[0]), "predicted": _rows(predicted[0])},
     )
+
+
+def _sanity_prediction(sanity: str, env: Any, true: Tensor, dt: float) -> Tensor:
+    """A sanity row's rollouts `(B, T + 1, D)` in `[q, v]` from the test windows `true`."""
+    if sanity == NO_CHANGE:
+        return true[:, :1].expand_as(true).clone()
+    if sanity != TRUE_FIELD:
+        raise ValueError(f"unknown sanity row {sanity!r}; known: {SANITY}")
+    rk4 = get_integrator("rk4")
+    no_force = np.zeros(env.q_dim)
+
+    def field(z: Tensor) -> Tensor:  # the env's (numpy, one state at a time)
+        return torch.tensor(np.stack([env.vector_field(s, no_force) for s in z.numpy()]))
+
+    z = _momenta(env, true[:, 0])  # the env's field is written in [q, p]
+    out = [z]
+    for _ in range(true.shape[1] - 1):
+        z = rk4.advance(field, z, dt, 1)
+        out.append(z)
+    rolled = torch.stack(out, dim=1).numpy()
+    return torch.tensor(_velocities(env, rolled), dtype=torch.float64)
 
 
 def _curve(per_step: Tensor) -> list[float]:
