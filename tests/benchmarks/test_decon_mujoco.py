@@ -13,7 +13,7 @@ from physprior.benchmarks import decon_mujoco as decon
 from physprior.benchmarks import get_suite, run_bench
 
 SUITE = decon.SUITE
-ROWS = {"NODE", "NODE+SO", decon.AUTHORS_HNN, "HNN", "MLP"}
+ROWS = {"NODE", "NODE+SO", decon.AUTHORS_HNN, "HNN", "MLP", decon.NO_CHANGE}
 CHEETAH = "physprior/HalfCheetahFull-v0"
 
 
@@ -38,7 +38,10 @@ def test_smoke_suite_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         assert len(r["trajectory"]["true"]) == horizon + 1
         assert len(r["trajectory"]["true"][0]) == 18  # HalfCheetah [qpos (9), qvel (9)]
         assert r["job"]["params"]["dt"] == pytest.approx(0.05)
-    # The five models share one collection: one cached file, one data hash.
+    (still,) = (r for r in results if r["job"]["row"] == decon.NO_CHANGE)
+    assert all(row == still["trajectory"]["true"][0] for row in still["trajectory"]["predicted"])
+    assert still["metrics"]["test_mse"] > 0
+    # The five models and the sanity row share one collection: one cached file, one data hash.
     assert len({r["data_hash"] for r in results}) == 1
     assert len(list((tmp_path / "cache" / "decon-mujoco").glob("*.npz"))) == 1
     text = report.read_text()
@@ -61,7 +64,7 @@ def test_cached_dataset_is_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 @pytest.mark.parametrize(("scale", "seeds"), [("default", 1), ("paper", 1), ("default", 2)])
 def test_grids(scale: str, seeds: int) -> None:
     jobs = SUITE.jobs(scale, seeds)  # type: ignore[arg-type]
-    assert len(jobs) == 5 * 4 * seeds
+    assert len(jobs) == 6 * 4 * seeds
     assert len({job.key() for job in jobs}) == len(jobs)
     assert {(j.row, j.env_id) for j in jobs} == {(r, e) for r in ROWS for e in decon.ENVS}
     cells = {(j.row, j.env_id): j.params for j in jobs}
@@ -78,7 +81,8 @@ def test_grids(scale: str, seeds: int) -> None:
     train = cells[("NODE", CHEETAH)]["train"]
     # The authors' optimiser: Adam with coupled L2, lr 5e-3 (hard-coded), clipping at 1.
     assert (train["optimizer"], train["lr"], train["grad_clip"]) == ("adam", 5e-3, 1.0)
-    assert all(p["model_config"]["hidden"] == 128 for p in cells.values())
+    assert all(p["model_config"]["hidden"] == 128 for p in cells.values() if "model" in p)
+    assert cells[(decon.NO_CHANGE, CHEETAH)]["windows"] == cells[("NODE", CHEETAH)]["windows"]
     assert cells[("NODE", "physprior/HopperFull-v0")]["dt"] == pytest.approx(0.008)
     if scale == "paper":
         params = cells[("NODE", CHEETAH)]

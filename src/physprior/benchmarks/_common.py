@@ -59,11 +59,13 @@ def score_rollouts(
     *,
     energy: Callable[[Tensor], Tensor] | None = None,
     predicted: Tensor | None = None,
+    q_dim: int | None = None,
 ) -> tuple[dict[str, float], dict[str, list[float]], dict[str, list[list[float]]]]:
     """Score open-loop rollouts along true windows `states (B, T + 1, D)`, `actions (B, T, A)`.
 
     Either `model` predicts the rollouts or `predicted (B, T + 1, D)` is given (e.g. the true
-    equations at a coarse step). Returns metrics (the means over the B windows of the metrics
+    equations at a coarse step). `q_dim`: the positions' share of `D` (None: the model's, or
+    `D // 2` without one). Returns metrics (the means over the B windows of the metrics
     `physprior.evaluation.evaluate` reports, `<name>_std` their std over windows, and
     `state_mse`, HNN's coordinate MSE), curves
     (`"error"`: mean relative error per step; with `energy`, `"energy"` and `"energy_true"`:
@@ -75,7 +77,8 @@ def score_rollouts(
         predicted = predict(model, states, actions)
     true = states.to(predicted.dtype)
     # The metrics of physprior.evaluation.evaluate, per window, on the given rollouts.
-    q_dim = model.q_dim if model is not None else states.shape[-1] // 2
+    if q_dim is None:
+        q_dim = model.q_dim if model is not None else states.shape[-1] // 2
     per_window = {
         "rollout_error": m.rollout_error(predicted, true),
         "position_error": m.position_error(predicted, true, q_dim),

@@ -13,6 +13,7 @@ next, and the HNN is worst (it cannot even fit the training data well). Rows:
 | HNN [authors' form] | the model behind the paper's HNN bars (`_decon_mixture.DeconMixtureHNN`): mass matrix off, `H` on the standardised `[q, v]` (so `dq/dt` is the standardised velocity), a free force network on `dp/dt`, one Euler step per `dt` |
 | HNN | physprior's `hnn`: `form="mechanical"` (`p = M(q) v` with a learned mass matrix, so `dq/dt = v` exactly), learned damping and control forcing; Euler, 8 substeps |
 | MLP | `mlp`: the usual MBRL model, an MLP predicting the state change (not in the paper) |
+| predict no change (sanity row) | nothing trained: every predicted state is the window's first |
 
 The paper's findings are about its three models (NODE, NODE+SO, the authors' HNN) on its three
 bodies (HalfCheetah, Hopper, Swimmer) and are judged on that set; physprior's HNN, the MLP and
@@ -88,6 +89,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from torch import Tensor
 
 from physprior.data import TransitionDataset, make_windows, split_episodes
 from physprior.evaluation import predict
@@ -133,6 +135,8 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "MLP": ("mlp", {}),  # its default SiLU activation
 }
+#: Sanity row, nothing trained: every predicted state is the window's first.
+NO_CHANGE = "predict no change (sanity row)"
 #: Environment variable naming the cache root (the suite uses `<root>/decon-mujoco/`).
 CACHE_ENV = _sac_cache.CACHE_ENV
 
@@ -192,6 +196,8 @@ def jobs(scale: Scale, seeds: int) -> list[Job]:
                     ),
                 }
                 grid.append(Job(NAME, row, env_id, seed, params))
+            sanity = {key: params[key] for key in ("dt", "collect", "split", "windows")}
+            grid.append(Job(NAME, NO_CHANGE, env_id, seed, {"sanity": NO_CHANGE, **sanity}))
     return grid
 
 
@@ -263,6 +269,15 @@ def run_job(job: Job) -> JobResult:
     params = job.params
     train_windows, test_windows = _windows(job)
     meta = train_windows.meta
+    if "sanity" in params:
+        states, actions = test_windows.to_torch(torch.float64)
+        predicted = states[:, :1].expand_as(states).clone()
+        metrics, curves, trajectory = score_rollouts(
+            None, states, actions, predicted=predicted, q_dim=meta.q_dim
+        )
+        return _result(
+            job, metrics, train_windows, test_windows, predicted, start, curves, trajectory
+        )
     torch.manual_seed(job.seed)
     dims: dict[str, Any] = {
         "obs_dim": int(train_windows.states.shape[-1]),
@@ -283,9 +298,24 @@ def run_job(job: Job) -> JobResult:
     states, actions = test_windows.to_torch(model.dtype)
     predicted = predict(model, states, actions)
     metrics, curves, trajectory = score_rollouts(model, states, actions, predicted=predicted)
-    # The authors' Figure 7 metric, in units of the training states' std (t = 0 included).
+    return _result(job, metrics, train_windows, test_windows, predicted, start, curves, trajectory)
+
+
+def _result(
+    job: Job,
+    metrics: dict[str, float],
+    train_windows: Any,
+    test_windows: Any,
+    predicted: Tensor,
+    start: float,
+    curves: dict[str, list[float]],
+    trajectory: dict[str, list[list[float]]],
+) -> JobResult:
+    """The job's result, with the authors' Figure 7 metric added to `metrics`."""
+    states = torch.from_numpy(np.asarray(test_windows.states, dtype=np.float64))
+    # In units of the training states' std, over every step (t = 0 included).
     z_std = np.clip(train_windows.states.reshape(-1, states.shape[-1]).std(0), 1e-6, None)
-    scaled = (predicted.double() - states.double()) / torch.from_numpy(z_std)
+    scaled = (predicted.double() - states.to(predicted.dtype).double()) / torch.from_numpy(z_std)
     per_window = scaled.square().mean(dim=(1, 2))
     metrics["test_mse"] = finite_or_inf(float(per_window.mean()))
     metrics["test_mse_std"] = finite_or_inf(float(per_window.std(unbiased=False)))
