@@ -357,3 +357,29 @@ def test_report_heads_std_columns_and_notes_the_scale(fake: list[Job], tmp_path:
     assert column_title("error_std", ["error_std"]) == "error_std"  # no base metric beside it
     text = benchmarks.run_bench(FAKE, out=tmp_path, progress=False).read_text()
     assert "**At scale `smoke`:** a check that every code path runs" in text
+
+
+def test_a_diverged_training_is_a_result_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    calls: list[Job] = []
+    suite = _fake_suite(calls)
+    honest = suite.run_job
+
+    def run_job(job: Job) -> JobResult:
+        if job.row == "good" and job.seed == 1:
+            raise FloatingPointError("training diverged: loss is nan in epoch 3")
+        return honest(job)
+
+    monkeypatch.setitem(SUITES, FAKE, Suite(**{**vars(suite), "run_job": run_job}))
+    with pytest.warns(RuntimeWarning, match=r"'good' on physprior/MassSpring-v0 \(seed 1\)"):
+        report = benchmarks.run_bench(FAKE, seeds=2, out=tmp_path, progress=False)
+    results = json.loads((tmp_path / "results.json").read_text())["results"]
+    diverged = next(r for r in results if r["job"]["row"] == "good" and r["job"]["seed"] == 1)
+    assert diverged["metrics"] == {"error": math.inf, "other": math.inf}
+    text = report.read_text()
+    assert "| good | inf in 1/2 seeds; rest 1 |" in text
+    assert "- good beats bad: **does not hold**" in text  # a diverged seed counts against it
+    # The diverged job is finished: a resume does not run it again.
+    benchmarks.run_bench(FAKE, seeds=2, out=tmp_path, progress=False)
+    assert len(calls) == 3

@@ -18,8 +18,11 @@ process of its own (a multi-core machine without Ray).
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import os
+import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -208,10 +211,35 @@ def _torch_threads(cpus: float) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def execute_job(run_job: Callable[[Job], JobResult], job: Job) -> JobResult:
-    """Run one job the same way on every backend and check what it returned."""
-    with _torch_threads(job.cpus):
-        result = run_job(job)
+#: Data hash of a job that ended before its data were scored (its training diverged).
+NO_DATA_HASH = "0" * 16
+
+
+def execute_job(suite: Suite, job: Job) -> JobResult:
+    """Run one job of `suite` the same way on every backend and check what it returned.
+
+    A model whose training diverges (the trainer's FloatingPointError: a non-finite loss) is a
+    result, not a crash: the job scores +inf on every metric of the suite, which the report
+    shows as "inf" and the claims rank last, and a warning names the job. Other errors stop
+    the run.
+    """
+    start = time.perf_counter()
+    try:
+        with _torch_threads(job.cpus):
+            result = suite.run_job(job)
+    except FloatingPointError as err:
+        warnings.warn(
+            f"{suite.name}: {job.row!r} on {job.env_id} (seed {job.seed}): {err}; its metrics "
+            "are recorded as inf",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return JobResult(
+            job=job,
+            metrics=dict.fromkeys(suite.metrics, math.inf),
+            data_hash=NO_DATA_HASH,
+            seconds=time.perf_counter() - start,
+        )
     if not isinstance(result, JobResult) or result.job.key() != job.key():
         raise TypeError(f"run_job must return the JobResult of job {job.key()} ({job.row!r})")
     return result
@@ -231,7 +259,7 @@ def _run_local(
     with bar:
         for job in pending:
             bar.set_postfix_str(f"{job.row} | {job.env_id} | seed {job.seed}", refresh=True)
-            save(execute_job(suite.run_job, job))
+            save(execute_job(suite, job))
             bar.update(1)
 
 
@@ -240,7 +268,7 @@ def _run_job_by_name(job_dict: dict[str, Any]) -> dict[str, Any]:
     from physprior.benchmarks import get_suite
 
     job = Job.from_dict(job_dict)
-    return execute_job(get_suite(job.suite).run_job, job).to_dict()
+    return execute_job(get_suite(job.suite), job).to_dict()
 
 
 def _run_local_parallel(
@@ -312,7 +340,7 @@ def _ray_trial(config: dict[str, Any], jobs: dict[str, dict[str, Any]]) -> dict[
     from physprior.benchmarks import get_suite
 
     job = Job.from_dict(jobs[config["key"]])
-    result = execute_job(get_suite(job.suite).run_job, job)
+    result = execute_job(get_suite(job.suite), job)
     return {_RESULT_KEY: json.dumps(result.to_dict()), "seconds": result.seconds}
 
 
