@@ -23,6 +23,7 @@ from physprior.benchmarks import (
     get_suite,
     hnn_toy,
 )
+from physprior.training import TrainingDiverged
 
 FAKE = "fake-suite"
 
@@ -368,11 +369,14 @@ def test_a_diverged_training_is_a_result_not_a_crash(
 
     def run_job(job: Job) -> JobResult:
         if job.row == "good" and job.seed == 1:
-            raise FloatingPointError("training diverged: loss is nan in epoch 3")
+            raise TrainingDiverged(math.nan, 3, 2, tmp_path / "gone")
         return honest(job)
 
     monkeypatch.setitem(SUITES, FAKE, Suite(**{**vars(suite), "run_job": run_job}))
-    with pytest.warns(RuntimeWarning, match=r"'good' on physprior/MassSpring-v0 \(seed 1\)"):
+    named = (
+        r"'good' on physprior/MassSpring-v0 \(seed 1\): training diverged \(loss nan in epoch 3\)"
+    )
+    with pytest.warns(RuntimeWarning, match=named):
         report = benchmarks.run_bench(FAKE, seeds=2, out=tmp_path, progress=False)
     results = json.loads((tmp_path / "results.json").read_text())["results"]
     diverged = next(r for r in results if r["job"]["row"] == "good" and r["job"]["seed"] == 1)

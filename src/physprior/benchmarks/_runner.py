@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from physprior import __version__
 from physprior._io import atomic_write_text
+from physprior.training import TrainingDiverged
 
 from ._framework import SCALES, Job, JobResult, Suite, check_seeds
 
@@ -218,8 +219,8 @@ NO_DATA_HASH = "0" * 16
 def execute_job(suite: Suite, job: Job) -> JobResult:
     """Run one job of `suite` the same way on every backend and check what it returned.
 
-    A model whose training diverges (the trainer's FloatingPointError: a non-finite loss) is a
-    result, not a crash: the job scores +inf on every metric of the suite, which the report
+    A model whose training diverges (the trainer's `TrainingDiverged`: a non-finite loss) is
+    a result, not a crash: the job scores +inf on every metric of the suite, which the report
     shows as "inf" and the claims rank last, and a warning names the job. Other errors stop
     the run.
     """
@@ -227,10 +228,10 @@ def execute_job(suite: Suite, job: Job) -> JobResult:
     try:
         with _torch_threads(job.cpus):
             result = suite.run_job(job)
-    except FloatingPointError as err:
+    except TrainingDiverged as err:
         warnings.warn(
-            f"{suite.name}: {job.row!r} on {job.env_id} (seed {job.seed}): {err}; its metrics "
-            "are recorded as inf",
+            f"{suite.name}: {job.row!r} on {job.env_id} (seed {job.seed}): training diverged "
+            f"(loss {err.loss} in epoch {err.epoch}); its metrics are recorded as inf",
             RuntimeWarning,
             stacklevel=2,
         )

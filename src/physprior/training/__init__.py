@@ -13,7 +13,7 @@ from __future__ import annotations
 from ._checkpoint import CheckpointError, check_compatible, load_model, save_model
 from ._config import TrainConfig
 from ._iso import fit_initial_state, optimize_initial_states
-from ._trainer import EpochCallback, Trainer, TrainResult, train
+from ._trainer import EpochCallback, Trainer, TrainingDiverged, TrainResult, train
 
 __all__ = [
     "CheckpointError",
@@ -21,6 +21,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "Trainer",
+    "TrainingDiverged",
     "check_compatible",
     "fit_initial_state",
     "load_model",

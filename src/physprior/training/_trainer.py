@@ -58,6 +58,19 @@ from ._log import LOG_FILE, EpochLog
 from ._state_io import flatten_optimizer, read_state, unflatten_optimizer, write_state
 from ._windows import window_tensors
 
+
+class TrainingDiverged(FloatingPointError):
+    """The training loss became non-finite: `loss` in epoch `epoch` (1-based); the checkpoint
+    of epoch `kept_epoch` stays in `out_dir`."""
+
+    def __init__(self, loss: float, epoch: int, kept_epoch: int, out_dir: Path) -> None:
+        self.loss, self.epoch, self.kept_epoch, self.out_dir = loss, epoch, kept_epoch, out_dir
+        super().__init__(
+            f"training diverged: loss is {loss} in epoch {epoch}; the checkpoint of epoch "
+            f"{kept_epoch} in {out_dir} is kept"
+        )
+
+
 CONFIG_FILE = "train_config.json"
 CHECKPOINT_DIR = "checkpoint"
 _ISO_KEY = "iso.initial_states"
@@ -275,10 +288,7 @@ class Trainer:
             )
             value = float(loss.detach())
             if not math.isfinite(value):
-                raise FloatingPointError(
-                    f"training diverged: loss is {value} in epoch {epoch + 1}; the checkpoint of "
-                    f"epoch {p.epochs_done} in {self.out_dir} is kept"
-                )
+                raise TrainingDiverged(value, epoch + 1, p.epochs_done, self.out_dir)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip is not None:
