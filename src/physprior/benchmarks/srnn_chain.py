@@ -28,7 +28,13 @@ Sanity rows, no training, cheap: "predict zero" (every position 0, the chain's r
 the exact dt = 0.1 map of the true chain (the env's own transition), and the true `H` with one
 leapfrog step of 0.1, each also "+ ISO" (the initial state fitted to the first 10 noisy
 observations by exact least squares through the map). They show how much skill a row has: a
-learned row near "predict zero" has none, one near the exact map is a near-oracle.
+learned row near "predict zero" has none, one near the exact map is a near-oracle. Three more
+fit the ideal model class, a linear map `z -> A z`, to the same noisy training windows, with
+no network: by one-step least squares (the noise on the inputs shrinks its eigenvalues, so
+its rollouts decay), and recurrently as the recurrent rows train (the squared error of
+`A^t z_0` over each window, full-batch Adam from the least-squares map), without and with ISO
+(every window's `z_0` fitted jointly with `A`, and ISO at test). They show how far the data
+themselves allow a learner to go with each recipe.
 
 Protocol, per parameter: the paper (section 4, appendix A.1), the authors' code
 (github.com/zhengdao-chen/SRNN: `src/generate_data.py`, `src/model.py`,
@@ -128,8 +134,9 @@ AUTHORS_RNN_CLIP = 0.25
 class _Row:
     """One row of the suite: a model of SRNN Table 1 or 2, an authors' variant, or a sanity row.
 
-    `model` is a physprior model name, or for the sanity rows `"zero"`, `"exact"` or
-    `"leapfrog"` (no training); `readout` the `rnn`/`lstm` readout (`None` otherwise).
+    `model` is a physprior model name, or for the sanity rows `"zero"`, `"exact"`,
+    `"leapfrog"` (from the true system) or `"linear-ls"`, `"linear-recurrent"` (a linear map
+    fitted to the training data); `readout` the `rnn`/`lstm` readout (`None` otherwise).
     """
 
     label: str
@@ -148,19 +155,22 @@ class _Row:
 
     @property
     def oracle(self) -> bool:
-        """A sanity row: computed from the true system, nothing trained."""
+        """A sanity row: no network (the true system, or a linear map fitted to the data)."""
         return self.model in _ORACLES
 
 
 _E, _L = "euler", "leapfrog"
 _PAIRS = {"E-E": (_E, _E), "E-L": (_E, _L), "L-L": (_L, _L)}
-_ORACLES = ("zero", "exact", "leapfrog")
+_ORACLES = ("zero", "exact", "leapfrog", "linear-ls", "linear-recurrent")
 AUTHORS = "[authors' form]"
 PREDICT_ZERO = "predict zero (sanity row)"
 EXACT_MAP = "exact dt = 0.1 map of the true chain (sanity row)"
 EXACT_MAP_ISO = "exact dt = 0.1 map of the true chain + ISO (sanity row)"
 TRUE_LEAPFROG = "true H, one leapfrog step of 0.1 (sanity row)"
 TRUE_LEAPFROG_ISO = "true H, one leapfrog step of 0.1 + ISO (sanity row)"
+LINEAR_ONE_STEP = "linear map, one-step least squares (sanity row)"
+LINEAR_RECURRENT = "linear map, recurrent fit (sanity row)"
+LINEAR_RECURRENT_ISO = "linear map, recurrent fit + ISO (sanity row)"
 
 
 def _build_rows() -> tuple[_Row, ...]:
@@ -215,6 +225,9 @@ def _build_rows() -> tuple[_Row, ...]:
         (EXACT_MAP_ISO, "exact", True),
         (TRUE_LEAPFROG, "leapfrog", False),
         (TRUE_LEAPFROG_ISO, "leapfrog", True),
+        (LINEAR_ONE_STEP, "linear-ls", False),
+        (LINEAR_RECURRENT, "linear-recurrent", False),
+        (LINEAR_RECURRENT_ISO, "linear-recurrent", True),
     )
     for label, oracle, iso in sanity:
         rows.append(_Row(label, oracle, "none", None, iso, None, None))
@@ -242,6 +255,7 @@ _SCALES: dict[str, dict[str, Any]] = {
             "iso_iterations": 2,
         },
         "test_fit_iterations": 3,
+        "linear_fit_iterations": 50,
     },
     "default": {
         "data": {"n_train": 256, "train_length": 10, "observed": 10, "horizon": 200, "n_test": 32},
@@ -255,6 +269,7 @@ _SCALES: dict[str, dict[str, Any]] = {
             "iso_iterations": 1,
         },
         "test_fit_iterations": 50,
+        "linear_fit_iterations": 4000,
     },
     "paper": {
         "data": {
@@ -274,6 +289,7 @@ _SCALES: dict[str, dict[str, Any]] = {
             "iso_iterations": 1,
         },
         "test_fit_iterations": 50,
+        "linear_fit_iterations": 4000,
     },
 }
 
@@ -282,7 +298,10 @@ def _job_params(row: _Row, scale: Mapping[str, Any]) -> dict[str, Any]:
     """Everything one job needs besides its seed: JSON-able."""
     data = dict(scale["data"], noise_std=NOISE_STD, env_kwargs=ENV_KWARGS)
     if row.oracle:
-        return {"model": row.model, "iso": row.iso, "data": data}
+        params: dict[str, Any] = {"model": row.model, "iso": row.iso, "data": data}
+        if row.model == "linear-recurrent":
+            params["fit_iterations"] = scale["linear_fit_iterations"]
+        return params
     hidden = scale["hidden"]
     if row.readout == "hidden":
         hidden = 40  # the authors' LSTM: hidden size = state size, whatever the scale
@@ -424,15 +443,26 @@ def _trained_predictor(job: Job, data: _Data) -> _Predictor:
     return predictor
 
 
-def _oracle_predictor(kind: str) -> _Predictor:
-    """How a sanity row predicts: zero positions, or a linear map of the true chain."""
+def _oracle_predictor(job: Job, data: _Data) -> _Predictor:
+    """How a sanity row predicts: zero positions, or a linear map (of the true chain, or
+    fitted to the training data)."""
+    kind = str(job.params["model"])
     if kind == "zero":
         return lambda observed, k: torch.zeros_like(observed)
     env = gym.make(ENV_ID, **ENV_KWARGS).unwrapped
-    step = env.transition_matrix if kind == "exact" else env.leapfrog_matrix(env.dt)  # type: ignore[attr-defined]
+    if kind == "exact":
+        matrix = torch.tensor(env.transition_matrix, dtype=torch.float64)  # type: ignore[attr-defined]
+    elif kind == "leapfrog":
+        matrix = torch.tensor(env.leapfrog_matrix(env.dt), dtype=torch.float64)  # type: ignore[attr-defined]
+    elif kind == "linear-ls":
+        matrix = _one_step_least_squares(torch.tensor(data.train))
+    else:
+        iterations = int(job.params["fit_iterations"])
+        matrix = _recurrent_linear_fit(
+            torch.tensor(data.train), bool(job.params["iso"]), iterations
+        )
 
     def predictor(observed: Tensor, k: int) -> Tensor:
-        matrix = torch.tensor(step, dtype=torch.float64)
         observed = observed.double()
         z0 = _least_squares_initial_state(matrix, observed[:, :k])
         states = [z0]
@@ -441,6 +471,41 @@ def _oracle_predictor(kind: str) -> _Predictor:
         return torch.stack(states, dim=1)
 
     return predictor
+
+
+def _one_step_least_squares(windows: Tensor) -> Tensor:
+    """The `(D, D)` map `A` minimising `sum |A z_t - z_{t+1}|^2` over every consecutive pair
+    of the noisy training windows `(N, L, D)`.
+
+    The ideal model class for this linear chain, fitted the single-step way: the noise on the
+    inputs shrinks its eigenvalues (errors-in-variables bias), so its rollouts decay.
+    """
+    inputs = windows[:, :-1].reshape(-1, windows.shape[-1])
+    targets = windows[:, 1:].reshape(-1, windows.shape[-1])
+    return torch.linalg.lstsq(inputs, targets).solution.T
+
+
+def _recurrent_linear_fit(windows: Tensor, iso: bool, iterations: int) -> Tensor:
+    """A linear map `A (D, D)` trained as the recurrent rows are, on the noisy windows
+    `(N, L, D)`: the squared error of `A^t z_0` against every state of each window, full-batch
+    Adam (lr 1e-3) for `iterations` steps from the one-step least-squares map.
+
+    With `iso` every window's initial state `z_0` is a parameter too (fitted jointly, the
+    t = 0 term included, as the suite's ISO); without it `z_0` is the noisy first state. The
+    ideal model class trained with the paper's recipe: how far the data alone allow.
+    """
+    matrix = _one_step_least_squares(windows).clone().requires_grad_(True)
+    start = windows[:, 0].clone().requires_grad_(iso)
+    optimizer = torch.optim.Adam([matrix, start] if iso else [matrix], lr=1e-3)
+    for _ in range(iterations):
+        state, loss = start, (start - windows[:, 0]).square().sum(-1).mean()
+        for t in range(1, windows.shape[1]):
+            state = state @ matrix.T
+            loss = loss + (state - windows[:, t]).square().sum(-1).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return matrix.detach()
 
 
 def _least_squares_initial_state(matrix: Tensor, observed: Tensor) -> Tensor:
@@ -468,7 +533,7 @@ def run_job(job: Job) -> JobResult:
     spec = dict(job.params["data"])
     data = _make_data(int(job.seed), _canonical(spec))
     if job.params["model"] in _ORACLES:
-        predictor = _oracle_predictor(str(job.params["model"]))
+        predictor = _oracle_predictor(job, data)
     else:
         predictor = _trained_predictor(job, data)
     observed_steps, horizon = int(spec["observed"]), int(spec["horizon"])
