@@ -525,7 +525,8 @@ SUITE = Suite(
     paper=(),
     claims=CLAIMS,
     scale_notes={
-        "default": "a quarter of the paper's training steps on an eighth of its trajectories; "
-        "the README gives what the paper scale measured where it was run.",
+        "default": "k = 2 only, a quarter of the paper's training steps on an eighth of its "
+        "trajectories with half its width; the findings' verdicts here are the default "
+        "scale's, and the README says which were tested at the paper scale.",
     },
 )

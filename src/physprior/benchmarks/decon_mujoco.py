@@ -403,4 +403,9 @@ SUITE = Suite(
     run_job=run_job,
     paper=(),
     claims=CLAIMS,
+    scale_notes={
+        "default": "SAC for 10,000 steps per env (far from converged), 1,000 Adam steps of "
+        "the paper's 51,200 and 50-step rollouts of its 200; the findings' verdicts here are "
+        "the default scale's.",
+    },
 )
