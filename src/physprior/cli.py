@@ -11,6 +11,7 @@ import dataclasses
 import json
 import math
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -551,9 +552,27 @@ _RESUME_HINTS = {
 }
 
 
+def _one_line_warning(
+    message: Warning | str, category: type[Warning], *_: object, **__: object
+) -> str:
+    """Warnings on the command line as one line each ("RuntimeWarning: ..."), without the
+    source file and line Python prints by default."""
+    return f"{category.__name__}: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `physprior` command; returns the exit status."""
     args = build_parser().parse_args(argv)
+    before = warnings.formatwarning
+    warnings.formatwarning = _one_line_warning
+    try:
+        return _dispatch(args)
+    finally:
+        warnings.formatwarning = before
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run the parsed command; a mistake or an interrupt becomes one line and an exit status."""
     try:
         if args.command == "envs":
             return _cmd_envs(EnvsConfig(json=args.json, rollout=args.rollout, seed=args.seed))

@@ -183,3 +183,25 @@ def test_ctrl_c_says_how_to_resume(
     monkeypatch.setattr(physprior.benchmarks, "run_bench", interrupted)
     assert main(["bench", "hnn-toy", "--out", str(tmp_path)]) == 130
     assert "interrupted; finished jobs are saved" in capsys.readouterr().err
+
+
+def test_warnings_print_as_one_line_while_the_command_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import warnings
+
+    import physprior.cli as cli
+
+    seen: list[str] = []
+
+    def command(config: object) -> int:
+        seen.append(
+            warnings.formatwarning(RuntimeWarning("a job diverged"), RuntimeWarning, "f.py", 7)
+        )
+        return 0
+
+    monkeypatch.setattr(cli, "_cmd_envs", command)
+    before = warnings.formatwarning
+    assert main(["envs"]) == 0
+    assert seen == ["RuntimeWarning: a job diverged\n"]  # no file, line or source
+    assert warnings.formatwarning is before  # restored for the caller
