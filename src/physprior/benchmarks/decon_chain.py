@@ -196,17 +196,10 @@ def _job_params(
     return {
         "model": name,
         "model_config": config,
-        "env_kwargs": {
-            key: k,
-            "drag": DRAG if drag else 0.0,
-            "drag_form": "momentum",
-            "start": "authors",
-        },
-        "data": dict(scale["data"]),
+        **_setting_params(key, k, drag, scale),
         "train": dict(
             scale["train"], lr=5e-3, lr_min=0.0, weight_decay=1e-4, schedule="cosine", grad_clip=1.0
         ),
-        "dt": 0.03,
     }
 
 
@@ -214,8 +207,12 @@ def _sanity_params(
     sanity: str, key: str, k: int, drag: bool, scale: Mapping[str, Any]
 ) -> dict[str, Any]:
     """A sanity row's job: the same env and data as the models', no network, no training."""
+    return {"sanity": sanity, **_setting_params(key, k, drag, scale)}
+
+
+def _setting_params(key: str, k: int, drag: bool, scale: Mapping[str, Any]) -> dict[str, Any]:
+    """What every row of one (system, k, drag) shares: the env's settings, the data, `dt`."""
     return {
-        "sanity": sanity,
         "env_kwargs": {
             key: k,
             "drag": DRAG if drag else 0.0,
