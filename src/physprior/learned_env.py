@@ -37,6 +37,7 @@ so the bound is then in raw state units.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from typing import Any
 
@@ -108,6 +109,10 @@ def make_base_env(base_env_id: str) -> Any:
 
 
 def _check_bound(bound: float | None) -> float:
+    if bound is not None and (isinstance(bound, bool) or not isinstance(bound, numbers.Real)):
+        raise TypeError(
+            f"bound must be a positive number or None (math.inf disables it), got {bound!r}"
+        )
     value = DEFAULT_BOUND if bound is None else float(bound)
     if not value > 0:  # also refuses NaN
         raise ValueError(f"bound must be positive (math.inf disables it), got {bound!r}")
@@ -229,9 +234,29 @@ class ModelDynamics:
             predicted = self.model.step(obs, action)
             diverged = self.diverged(predicted)
             next_obs = torch.where(diverged.unsqueeze(-1), obs, predicted)
-            reward = self.reward_fn(obs, action, next_obs)
+            next_obs, reward, diverged = self._finite_rewards(obs, action, next_obs, diverged)
             terminated = self.termination_fn(next_obs)
         return next_obs, reward, terminated, diverged
+
+    def _finite_rewards(
+        self, obs: Tensor, action: Tensor, next_obs: Tensor, diverged: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """The base reward of `(M, D)` transitions, never NaN or inf.
+
+        A transition whose reward is not finite (a finite state can still square to inf in
+        float32, e.g. under `bound=inf`) counts as diverged: its next state becomes `obs`, its
+        reward that of staying at `obs`, or 0 if that too is not finite.
+        """
+        reward = self.reward_fn(obs, action, next_obs)
+        bad = ~torch.isfinite(reward)
+        if bool(bad.any()):
+            diverged = diverged | bad.view(diverged.shape)
+            next_obs = torch.where(bad.unsqueeze(-1), obs, next_obs)
+            stay = self.reward_fn(obs, action, obs)
+            reward = torch.where(
+                bad, torch.nan_to_num(stay, nan=0.0, posinf=0.0, neginf=0.0), reward
+            )
+        return next_obs, reward, diverged
 
     def rollout_returns(self, obs: Tensor, actions: Tensor, discount: float = 1.0) -> Tensor:
         """Returns of model rollouts: `obs` `(N, D)`, `actions` `(N, H, A)` -> `(N,)`.
@@ -273,10 +298,14 @@ class ModelDynamics:
             diverged[:, 0] = diverged_first
             after = torch.where(diverged.unsqueeze(-1), before, after)
             flat = (n * horizon, self.obs_dim)
-            reward = self.reward_fn(
-                before.reshape(flat), actions.reshape(-1, a), after.reshape(flat)
+            after_flat, reward, diverged_flat = self._finite_rewards(
+                before.reshape(flat),
+                actions.reshape(-1, a),
+                after.reshape(flat),
+                diverged.reshape(-1),
             )
-            terminated = self.termination_fn(after.reshape(flat)).view(n, horizon)
+            diverged = diverged_flat.view(n, horizon)
+            terminated = self.termination_fn(after_flat).view(n, horizon)
             ended = (terminated | diverged).to(torch.int32)
             # A step counts while no earlier step of its row terminated or diverged.
             alive = (torch.cumsum(ended, dim=1) - ended) == 0
@@ -319,14 +348,14 @@ class _InitialStates:
         self.dynamics = dynamics
         self.pool: Tensor | None = None
         if states is not None:
-            pool = torch.as_tensor(np.asarray(states, dtype=np.float64))
+            array = np.asarray(states, dtype=np.float64)
             d = dynamics.obs_dim
-            if pool.ndim != 2 or pool.shape[1] != d or pool.shape[0] == 0:
+            if array.ndim != 2 or array.shape[1] != d or array.shape[0] == 0:
                 raise ValueError(
-                    f"initial_states has shape {tuple(pool.shape)}, expected (M, {d}) with M >= 1"
+                    f"initial_states has shape {array.shape}, expected (M, {d}) with M >= 1"
                 )
-            if not bool(torch.isfinite(pool).all()):
-                raise ValueError("initial_states contains NaN or inf")
+            _check_in_range(array, dynamics.dtype, "initial_states")
+            pool = torch.as_tensor(array)
             self.pool = pool.to(dtype=dynamics.dtype, device=dynamics.device)
 
     def draw(self, k: int, rng: np.random.Generator, seed: int | None = None) -> Tensor:
@@ -361,12 +390,29 @@ def _pick_base_id(model: TransitionModel, base_env_id: str | None) -> str:
     return model.config.env_id
 
 
-def _check_state(state: Any, shape: tuple[int, ...], name: str) -> NDArray[np.float64]:
-    s = np.asarray(state, dtype=np.float64)
+def _check_in_range(values: NDArray[np.float64], dtype: torch.dtype, name: str) -> None:
+    """Refuse values that are not finite, or that become inf in the model's `dtype`."""
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{name} contains NaN or inf")
+    largest = float(np.abs(values).max(initial=0.0))
+    limit = torch.finfo(dtype).max
+    if largest > limit:
+        raise ValueError(
+            f"{name} holds {largest:.3g}, beyond the model's {str(dtype).removeprefix('torch.')} "
+            f"range (|value| <= {limit:.3g})"
+        )
+
+
+def _check_state(
+    state: Any, shape: tuple[int, ...], name: str, dtype: torch.dtype
+) -> NDArray[np.float64]:
+    try:
+        s = np.asarray(state, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of numbers, got {state!r}") from None
     if s.shape != shape:
         raise ValueError(f"{name} has shape {s.shape}, expected shape {shape}")
-    if not np.all(np.isfinite(s)):
-        raise ValueError(f"{name} contains NaN or inf")
+    _check_in_range(s, dtype, name)
     return s
 
 
@@ -482,7 +528,7 @@ class LearnedDynamicsEnv(gym.Env[NDArray[np.float64], NDArray[np.float32]]):
         super().reset(seed=seed)
         dyn = self.dynamics
         if options and "state" in options:
-            z = _check_state(options["state"], (dyn.obs_dim,), "options['state']")
+            z = _check_state(options["state"], (dyn.obs_dim,), "options['state']", dyn.dtype)
             self._state = torch.as_tensor(z[None], dtype=dyn.dtype, device=dyn.device)
         else:
             self._state = self._initial.draw(1, self.np_random, seed)
@@ -492,7 +538,7 @@ class LearnedDynamicsEnv(gym.Env[NDArray[np.float64], NDArray[np.float32]]):
     def step(self, action: Any) -> tuple[NDArray[np.float64], float, bool, bool, dict[str, Any]]:
         if self._state is None:
             raise RuntimeError("LearnedDynamicsEnv.step() called before reset()")
-        a = _check_state(action, self._action_shape, "action")
+        a = _check_state(action, self._action_shape, "action", self.dynamics.dtype)
         dyn = self.dynamics
         u = torch.as_tensor(a[None], dtype=dyn.dtype, device=dyn.device)
         next_obs, reward, terminated, diverged = dyn._transition(self._state, u)
@@ -649,7 +695,7 @@ class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArr
                 raise RuntimeError("a partial reset needs a full reset() first")
         rows = torch.as_tensor(mask, device=dyn.device)
         if "state" in options:
-            z = _check_state(options["state"], (n, dyn.obs_dim), "options['state']")
+            z = _check_state(options["state"], (n, dyn.obs_dim), "options['state']", dyn.dtype)
             fresh = torch.as_tensor(z, dtype=dyn.dtype, device=dyn.device)[rows]
         else:
             fresh = self._initial.draw(int(mask.sum()), self.np_random, seed)

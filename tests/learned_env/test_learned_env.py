@@ -229,8 +229,9 @@ def test_exploding_model_never_leaks_a_non_finite_state_in_100k_vector_steps(
         assert truncations[flags].all()
         if "final_obs" in info:
             assert np.isfinite(info["final_obs"]).all()
-        if bound is None:  # with no bound, finite states can be large enough to overflow rewards
-            assert np.isfinite(rewards).all()
+        # Under bound=inf finite states can square to inf in float32: those steps count as
+        # diverged, so rewards stay finite too.
+        assert np.isfinite(rewards).all()
         diverged += int(flags.sum())
     assert diverged > 1000  # the model did blow up, again and again
 
@@ -428,3 +429,39 @@ def test_bad_actions_are_refused_with_one_line_errors(checkpoint) -> None:
         ValueError,
         r"obs has shape \(3, 3\), expected \(N, 2\)",
     )
+
+
+def test_states_beyond_the_model_dtype_are_refused(checkpoint) -> None:
+    """1e39 is finite in float64 but inf in the model's float32: refused, not returned as inf."""
+    env = gym.make("physprior/Learned-v0", model_path=checkpoint(PENDULUM), base_env_id=PENDULUM)
+    huge = r"holds 1e\+39, beyond the model's float32 range"
+    _one_line_error(lambda: env.reset(options={"state": [1e39, 0.0]}), ValueError, huge)
+    _one_line_error(
+        lambda: LearnedDynamicsEnv(checkpoint(PENDULUM), PENDULUM, initial_states=[[1e39, 0.0]]),
+        ValueError,
+        "initial_states " + huge,
+    )
+    envs = LearnedVectorEnv(checkpoint(PENDULUM), PENDULUM, 2)
+    _one_line_error(
+        lambda: envs.reset(options={"state": [[0.0, 0.0], [0.0, -1e39]]}), ValueError, huge
+    )
+    _one_line_error(
+        lambda: env.reset(options={"state": ["a", 0.0]}), TypeError, "must be an array of numbers"
+    )
+    _one_line_error(
+        lambda: ModelDynamics(checkpoint(PENDULUM), PENDULUM, bound="abc"),  # type: ignore[arg-type]
+        TypeError,
+        r"bound must be a positive number or None \(math.inf disables it\), got 'abc'",
+    )
+
+
+def test_non_finite_rewards_count_as_divergence(exploding: TransitionModel) -> None:
+    """Under bound=inf a finite float32 state can square to inf in the reward: the step is a
+    divergence (state kept, reward finite), in `step` and in `rollout_returns` alike."""
+    dynamics = ModelDynamics(exploding, PENDULUM, bound=math.inf)
+    obs = torch.tensor([[1e20, 0.0], [0.1, 0.0]])
+    next_obs, reward, _, diverged = dynamics.step(obs, torch.zeros(2, 1))
+    assert torch.isfinite(reward).all() and torch.isfinite(next_obs).all()
+    assert diverged[0] and torch.equal(next_obs[0], obs[0])
+    returns = dynamics.rollout_returns(obs, torch.zeros(2, 5, 1))
+    assert torch.isfinite(returns).all()
