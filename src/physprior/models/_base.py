@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
+from physprior._validate import check_field_types
 from physprior.integrators import Integrator, get_integrator
 
 from ._normalizer import Normalizer
@@ -22,6 +23,10 @@ Memory = Any
 """Recurrent state a model carries between steps (`None` for memoryless models)."""
 
 LossKind = Literal["l2", "l1"]
+
+#: The widest hidden layer a config accepts: far above the papers' 2,048, and well below
+#: a size whose weight matrices would not fit in memory.
+MAX_HIDDEN = 65_536
 
 
 @dataclass
@@ -77,6 +82,9 @@ class ModelConfig:
     supports_angle_embedding: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
+        check_field_types(self)  # JSON and `--set` can carry any type; refuse it by name
+        if self.hidden > MAX_HIDDEN:
+            raise ValueError(f"hidden must be at most {MAX_HIDDEN}, got {self.hidden}")
         if self.angle_embedding and not self.supports_angle_embedding:
             raise ValueError(
                 f"angle_embedding is available for node, node-so and hnn, not with "

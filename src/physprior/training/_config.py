@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 import torch
 
+from physprior._validate import check_field_types
+
 Schedule = Literal["cosine", "plateau", "constant"]
 
 _DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
@@ -78,6 +80,8 @@ class TrainConfig:
     Smaller problems bound memory; each window's objective is independent of the others."""
 
     def __post_init__(self) -> None:
+        check_field_types(self)
+
         def positive_int(name: str, allow_none: bool = False) -> None:
             value = getattr(self, name)
             if allow_none and value is None:
