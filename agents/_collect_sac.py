@@ -200,8 +200,11 @@ def restore_agent_state(model: SAC, path: str | os.PathLike[str]) -> int:
     Raises ValueError with the file and the reason when it does not fit `model`.
     """
     source = Path(path)
-    with safe_open(str(source), framework="pt") as handle:
-        metadata = handle.metadata() or {}
+    try:
+        with safe_open(str(source), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except Exception as err:  # safetensors raises its own error type for a damaged header
+        raise ValueError(f"{source} is damaged or not a safetensors file ({err})") from None
     try:
         header = json.loads(metadata["physprior"])
     except (KeyError, json.JSONDecodeError):
@@ -211,7 +214,11 @@ def restore_agent_state(model: SAC, path: str | os.PathLike[str]) -> int:
             f"{source}: agent state version {header.get('version')} is not supported "
             f"(this physprior reads version {AGENT_STATE_VERSION})"
         )
-    tensors = load_tensors(source.read_bytes())
+    try:
+        tensors = load_tensors(source.read_bytes())
+        groups = header["param_groups"]
+    except Exception as err:  # a damaged body or a header without the optimiser groups
+        raise ValueError(f"{source} is damaged ({type(err).__name__}: {err})") from None
     policy = {k[len("policy.") :]: v for k, v in tensors.items() if k.startswith("policy.")}
     try:
         model.policy.load_state_dict(policy, strict=True)
@@ -225,7 +232,6 @@ def restore_agent_state(model: SAC, path: str | os.PathLike[str]) -> int:
             raise ValueError(f"{source} has no entropy coefficient; this SAC learns one")
         with torch.no_grad():
             model.log_ent_coef.copy_(tensors["log_ent_coef"])
-    groups = header["param_groups"]
     for name, optimizer in _optimizers(model).items():
         if name not in groups:
             raise ValueError(f"{source} has no {name} optimiser state")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -59,13 +58,15 @@ def run_plan(
     from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv
-    from tqdm.auto import tqdm
 
     import physprior  # noqa: F401  (registers the environments)
-    from physprior._io import atomic_write_text
+    from physprior._io import check_output_file, write_results_json
+    from physprior._progress import progress_bar
     from physprior.learned_env import ModelDynamics
 
     _check_count("episodes", episodes, least=1)
+    if json_path is not None:
+        check_output_file(json_path, "json_path")
     _check_count("seed", seed, least=0)
     if max_episode_steps is not None:
         _check_count("max_episode_steps", max_episode_steps, least=1)
@@ -84,7 +85,9 @@ def run_plan(
         make_kwargs["max_episode_steps"] = max_episode_steps
     env = DummyVecEnv([lambda: Monitor(gym.make(env_id, **make_kwargs))])
     env.seed(seed)
-    bar = tqdm(total=episodes, desc=f"{planner} on {env_id}", unit="episode", disable=not progress)
+    bar = progress_bar(
+        total=episodes, desc=f"{planner} on {env_id}", unit="episode", enabled=progress
+    )
 
     def tick(local: dict[str, Any], _globals: dict[str, Any]) -> None:
         if local.get("done"):
@@ -125,7 +128,7 @@ def run_plan(
         "decision_ms_mean": agent.mean_decision_ms,
     }
     if json_path is not None:
-        atomic_write_text(json_path, json.dumps(result, indent=2, allow_nan=True) + "\n")
+        write_results_json(json_path, result)
     return result
 
 

@@ -52,6 +52,8 @@ import numpy as np
 from tqdm import tqdm
 
 import physprior  # noqa: F401  (registers the environments)
+from physprior._io import check_output_file, output_lock
+from physprior._progress import progress_bar
 from physprior.data import TransitionDataset
 from physprior.data._envinfo import env_info
 
@@ -164,7 +166,14 @@ def collect(config: CollectConfig) -> CollectResult:
     """
     started = time.perf_counter()
     _check_config(config)
-    path = Path(config.out)
+    path = check_output_file(config.out, "out", example="data.npz")
+    # One collection per file: SAC's state and policy files beside it belong to the same run.
+    with output_lock(path, "out", folder=False):
+        return _collect(config, path, started)
+
+
+def _collect(config: CollectConfig, path: Path, started: float) -> CollectResult:
+    """`collect` once the config is checked and the output locked."""
     start = _previous_part(config, path)
     rows_before = 0 if start is None else len(start)
     sac_kwargs = _sac_kwargs(config, start) if config.agent == "sac" else None
@@ -221,12 +230,12 @@ def collect(config: CollectConfig) -> CollectResult:
             extra=extra,
             start=start,
         )
-        bar = tqdm(
+        bar = progress_bar(
             total=config.steps,
             initial=recorder.rows,
             desc=f"collect {config.env_id}",
             unit="step",
-            disable=not config.progress,
+            enabled=config.progress,
         )
         policy_path = state_path_out = None
         with bar:

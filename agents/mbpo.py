@@ -47,9 +47,9 @@ from numpy.typing import NDArray
 from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
-from tqdm.auto import tqdm
 
 from physprior._io import atomic_write, atomic_write_text
+from physprior._progress import progress_bar
 from physprior.data import from_replay_buffer, make_windows
 from physprior.learned_env import ModelDynamics
 from physprior.models import TransitionModel, check_config_fields, make, model_class
@@ -459,7 +459,7 @@ class _MBPOCallback(BaseCallback):
     def __init__(self, agent: MBPO, total_steps: int, progress: bool) -> None:
         super().__init__()
         self.agent = agent
-        self.bar = tqdm(total=total_steps, desc="mbpo", unit="step", disable=not progress)
+        self.bar = progress_bar(total=total_steps, desc="mbpo", unit="step", enabled=progress)
 
     def _on_step(self) -> bool:
         self.bar.update(1)

@@ -12,14 +12,15 @@ import json
 import math
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from tqdm import tqdm
 
 from physprior import __version__
-from physprior._io import atomic_write_text
+from physprior._io import check_output_file, check_output_folder, write_results_json
+from physprior._progress import progress_bar
 from physprior.envs import ENV_IDS
 from physprior.survey import RolloutSurvey, describe, zero_action_rollout
 
@@ -34,6 +35,8 @@ class EnvsConfig:
     """Also run this many zero-action steps of each env and report its energy drift."""
     seed: int = 0
     """Seed of every environment's reset (with `rollout`)."""
+    progress: bool = True
+    """Show a progress bar over the rollouts."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class CollectCommandConfig:
     """Rewrite the file every this many steps (a kill loses at most this many)."""
     resume: bool = False
     """Continue the collection in `out`."""
+    progress: bool = True
+    """Show a progress bar."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,8 @@ class PlanCommandConfig:
     """Cap episodes at this many steps (default: the env's own limit)."""
     planner_config: tuple[tuple[str, object], ...] = ()
     """Planner settings as (name, value) pairs, e.g. horizon=30 population=400."""
+    progress: bool = True
+    """Show a progress bar over the episodes."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +144,8 @@ class GenerateConfig:
     """`zero` (the autonomous system of the papers) or `random` actions."""
     seed: int = 0
     """Seed of the initial states and actions."""
+    progress: bool = True
+    """Show a progress bar over the trajectories."""
 
 
 def _cmd_generate(config: GenerateConfig) -> int:
@@ -144,12 +153,14 @@ def _cmd_generate(config: GenerateConfig) -> int:
 
     if config.env_id not in ENV_IDS:
         raise ValueError(f"unknown environment id {config.env_id!r}; run `physprior envs`")
+    check_output_file(config.out, "--out", example="data.npz")
     dataset = generate_trajectories(
         config.env_id,
         config.trajectories,
         config.length,
         actions=config.actions,
         seed=config.seed,
+        progress=config.progress,
     )
     path = dataset.save(config.out)
     print(f"wrote {len(dataset)} transitions of {config.trajectories} trajectories to {path}")
@@ -157,6 +168,8 @@ def _cmd_generate(config: GenerateConfig) -> int:
 
 
 def _cmd_envs(config: EnvsConfig) -> int:
+    if config.json:
+        check_output_file(config.json, "--json")
     rows = [describe(env_id) for env_id in ENV_IDS]
     header = f"{'id':<36} {'layout':>6} {'q_dim':>5} {'obs':>4} {'act':>4} {'dt':>8} {'steps':>6}"
     print(header)
@@ -168,9 +181,10 @@ def _cmd_envs(config: EnvsConfig) -> int:
         )
     payload: dict[str, Any] = {"envs": [asdict(r) for r in rows]}
     if config.rollout is not None:
-        payload["rollouts"] = [r.as_dict() for r in _survey(config.rollout, config.seed)]
+        rollouts = _survey(config.rollout, config.seed, config.progress)
+        payload["rollouts"] = [r.as_dict() for r in rollouts]
     if config.json:
-        atomic_write_text(config.json, json.dumps(payload, indent=2) + "\n")
+        write_results_json(config.json, payload)
     return 0
 
 
@@ -178,13 +192,13 @@ def _format_drift(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.2e}"
 
 
-def _survey(steps: int, seed: int) -> list[RolloutSurvey]:
+def _survey(steps: int, seed: int, progress: bool) -> list[RolloutSurvey]:
     """Zero-action rollouts of every env, with the relative drift of the true energy."""
     if steps < 1:
         raise ValueError(f"--rollout must be at least 1 step, got {steps}")
     print(f"\nzero-action rollouts of {steps} steps (energy drift: max_t |H_t - H_0| / |H_0|)")
     results = []
-    for env_id in tqdm(ENV_IDS, desc="zero-action rollouts", unit="env"):
+    for env_id in progress_bar(ENV_IDS, desc="zero-action rollouts", unit="env", enabled=progress):
         result = zero_action_rollout(env_id, steps, seed=seed)
         results.append(result)
         tqdm.write(
@@ -197,6 +211,7 @@ def _survey(steps: int, seed: int) -> list[RolloutSurvey]:
 def _cmd_demo(config: Any) -> int:
     from physprior.demo import run_demo
 
+    check_output_folder(config.out, "--out")
     report = run_demo(config)
     print(f"wrote {report}")
     return 0
@@ -205,6 +220,7 @@ def _cmd_demo(config: Any) -> int:
 def _cmd_collect(config: CollectCommandConfig) -> int:
     from physprior.agents.collect import CollectConfig, collect
 
+    check_output_file(config.out, "--out", example="data.npz")
     result = collect(
         CollectConfig(
             config.env_id,
@@ -214,6 +230,7 @@ def _cmd_collect(config: CollectCommandConfig) -> int:
             seed=config.seed,
             flush_every=config.flush_every,
             resume=config.resume,
+            progress=config.progress,
         )
     )
     episodes = len(result.dataset.episode_ids)
@@ -229,6 +246,8 @@ def _cmd_collect(config: CollectCommandConfig) -> int:
 def _cmd_plan(config: PlanCommandConfig) -> int:
     from physprior.agents.planners import run_plan
 
+    if config.json:
+        check_output_file(config.json, "--json")
     result = run_plan(
         config.env_id,
         config.model_dir,
@@ -238,6 +257,7 @@ def _cmd_plan(config: PlanCommandConfig) -> int:
         json_path=config.json,
         overrides=dict(config.planner_config),
         max_episode_steps=config.max_episode_steps,
+        progress=config.progress,
     )
     print(
         f"{config.planner} with {config.model_dir} on {config.env_id}: return "
@@ -275,6 +295,7 @@ class BenchCommandConfig:
 def _cmd_bench(config: BenchCommandConfig) -> int:
     from physprior.benchmarks import findings, get_suite, read_results, run_bench
 
+    check_output_folder(config.out, "--out")
     try:
         report = run_bench(
             config.suite,
@@ -321,27 +342,34 @@ def _cmd_train(config: TrainCommandConfig, train_config: Any) -> int:
     from physprior.models import check_config_fields, make
     from physprior.training import train
 
-    # Refuse a bad model name or config field before reading any data.
+    # Refuse a bad model name, config field or output folder before reading any data.
     check_config_fields(config.model, dict(config.model_config))
+    check_output_folder(config.out, "--out")
     dataset = TransitionDataset.load(config.data)
-    train_set, val_set = split_episodes(
-        dataset, test_fraction=config.val_fraction, seed=train_config.seed
-    )
+    try:
+        train_set, val_set = split_episodes(
+            dataset, test_fraction=config.val_fraction, seed=train_config.seed
+        )
+    except ValueError as err:  # the library names its own parameter, test_fraction
+        raise ValueError(f"--val-fraction: {err}") from None
     seed = train_config.seed
     train_windows = make_windows(train_set, config.window, count=config.windows, seed=seed)
     val_windows = make_windows(val_set, config.window)
     meta = dataset.meta
     torch.manual_seed(seed)
-    model = make(
-        config.model,
-        obs_dim=dataset.obs_dim,
-        action_dim=dataset.action_dim,
-        q_dim=meta.q_dim,
-        state_layout=meta.state_layout,
-        dt=meta.dt,
-        env_id=meta.env_id,
-        **dict(config.model_config),
-    )
+    try:
+        model = make(
+            config.model,
+            obs_dim=dataset.obs_dim,
+            action_dim=dataset.action_dim,
+            q_dim=meta.q_dim,
+            state_layout=meta.state_layout,
+            dt=meta.dt,
+            env_id=meta.env_id,
+            **dict(config.model_config),
+        )
+    except (TypeError, ValueError) as err:  # most often a --set value
+        raise type(err)(f"model config (--set or the dataset's dims): {err}") from None
     if getattr(model.config, "iso", False) and not train_config.iso:
         # SRNN carries its initial-state optimisation settings; the trainer runs them.
         train_config = dataclasses.replace(
@@ -375,6 +403,8 @@ def _cmd_eval(config: EvalCommandConfig) -> int:
 
     if config.horizon < 1:
         raise ValueError(f"--horizon must be at least 1, got {config.horizon}")
+    if config.json:
+        check_output_file(config.json, "--json")
     model = load_model(config.model_dir)
     dataset = TransitionDataset.load(config.data)
     check_compatible(model, dataset)
@@ -403,12 +433,65 @@ def _cmd_eval(config: EvalCommandConfig) -> int:
         print(f"  {name:<18} {summary.mean:.4g} +- {summary.std:.3g}")
     if config.json:
         payload = {"config": asdict(config), "model": str(config.model_dir), **result.to_dict()}
-        atomic_write_text(config.json, json.dumps(payload, indent=2) + "\n")
+        write_results_json(config.json, payload)
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line ("physprior train: error: argument --windows:
+    ...; see --help"), like every other error of the command, instead of usage + message."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
+def _int_at_least(least: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= `least`, or an error naming the bound and the value."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {least}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {least}"  # what argparse names in its own messages
+    return parse
+
+
+def _finite_float(
+    low: float, high: float = math.inf, *, open_low: bool = False
+) -> Callable[[str], float]:
+    """An argparse type: a finite number in [low, high] (or (low, high] when `open_low`)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        inside = (value > low if open_low else value >= low) and value <= high
+        if not math.isfinite(value) or not inside:
+            bracket = "(" if open_low else "["
+            upper = "inf)" if high == math.inf else f"{high:g}]"
+            raise argparse.ArgumentTypeError(
+                f"must be a finite number in {bracket}{low:g}, {upper}, got {text}"
+            )
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+_COUNT = _int_at_least(1)
+_SEED = _int_at_least(0)
+_SEED_HELP = "random seed, an integer >= 0 (default: %(default)s)"
+_NO_PROGRESS = "no progress bars (also: TQDM_DISABLE=1; bars are never drawn into a pipe)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="physprior", description="Physics priors for model-based reinforcement learning."
     )
     parser.add_argument("--version", action="version", version=f"physprior {__version__}")
@@ -417,9 +500,13 @@ def build_parser() -> argparse.ArgumentParser:
     envs = sub.add_parser("envs", help="list the registered environments and their layouts")
     envs.add_argument("--json", help="also write the table as JSON to this file")
     envs.add_argument(
-        "--rollout", type=int, metavar="STEPS", help="also run a zero-action rollout of each env"
+        "--rollout",
+        type=_COUNT,
+        metavar="STEPS",
+        help="also run a zero-action rollout of each env and report its energy drift",
     )
-    envs.add_argument("--seed", type=int, default=0, help="reset seed of the rollouts")
+    envs.add_argument("--seed", type=_SEED, default=0, help="reset seed of the rollouts")
+    envs.add_argument("--no-progress", action="store_true", help=_NO_PROGRESS)
 
     from physprior.demo import DemoConfig
 
@@ -427,36 +514,76 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="the main job: SAC data, four models, comparison with MuJoCo, MPC, report"
     )
     demo.add_argument("--out", default=DemoConfig.out, help="output folder (default: %(default)s)")
-    demo.add_argument("--env", default=DemoConfig.env_id, help="full-state MuJoCo env id")
-    demo.add_argument("--steps", type=int, default=DemoConfig.steps, help="SAC env steps")
-    demo.add_argument("--epochs", type=int, default=DemoConfig.epochs, help="epochs per model")
     demo.add_argument(
-        "--models", nargs="+", default=list(DemoConfig.models), help="models to compare"
+        "--env", default=DemoConfig.env_id, help="full-state MuJoCo env id (default: %(default)s)"
     )
     demo.add_argument(
-        "--horizon", type=int, default=DemoConfig.horizon, help="open-loop test horizon (steps)"
+        "--steps",
+        type=_COUNT,
+        default=DemoConfig.steps,
+        help="SAC env steps (default: %(default)s)",
     )
-    demo.add_argument("--mpc-steps", type=int, default=DemoConfig.mpc_steps, help="MPC steps")
-    demo.add_argument("--seed", type=int, default=DemoConfig.seed)
-    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    demo.add_argument(
+        "--epochs",
+        type=_COUNT,
+        default=DemoConfig.epochs,
+        help="epochs per model (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--models",
+        nargs="+",
+        default=list(DemoConfig.models),
+        help="models to compare (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--horizon",
+        type=_COUNT,
+        default=DemoConfig.horizon,
+        help="open-loop test horizon in steps (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--mpc-steps",
+        type=_COUNT,
+        default=DemoConfig.mpc_steps,
+        help="MPC steps per episode (default: %(default)s)",
+    )
+    demo.add_argument("--seed", type=_SEED, default=DemoConfig.seed, help=_SEED_HELP)
+    demo.add_argument("--no-progress", action="store_true", help=_NO_PROGRESS)
 
     col = sub.add_parser("collect", help="record an agent's transitions in an env (.npz)")
     col.add_argument("env_id", help="registered environment id")
-    col.add_argument("--agent", choices=["sac", "random"], default="sac")
-    col.add_argument("--steps", type=int, required=True, help="env steps to record")
-    col.add_argument("--seed", type=int, default=0)
-    col.add_argument("--out", required=True, help="output dataset (.npz)")
-    col.add_argument("--flush-every", type=int, default=10_000, help="steps between file writes")
+    col.add_argument(
+        "--agent",
+        choices=["sac", "random"],
+        default="sac",
+        help="sac: a Stable-Baselines3 SAC agent learning as it acts; random: uniform actions",
+    )
+    col.add_argument("--steps", type=_COUNT, required=True, help="env steps to record")
+    col.add_argument("--seed", type=_SEED, default=0, help=_SEED_HELP)
+    col.add_argument("--out", required=True, help="output dataset (.npz); SAC's files go beside it")
+    col.add_argument(
+        "--flush-every",
+        type=_COUNT,
+        default=10_000,
+        help="steps between file writes (default: %(default)s)",
+    )
     col.add_argument("--resume", action="store_true", help="continue the collection in --out")
+    col.add_argument("--no-progress", action="store_true", help=_NO_PROGRESS)
 
     plan = sub.add_parser("plan", help="MPC with a trained model on the real env")
     plan.add_argument("env_id", help="the real environment")
     plan.add_argument("--model", required=True, help="checkpoint or training run folder")
-    plan.add_argument("--planner", choices=["cem", "mppi"], default="cem")
-    plan.add_argument("--episodes", type=int, default=10)
+    plan.add_argument(
+        "--planner", choices=["cem", "mppi"], default="cem", help="cross-entropy method or MPPI"
+    )
+    plan.add_argument(
+        "--episodes", type=_COUNT, default=10, help="real episodes to score (default: %(default)s)"
+    )
     plan.add_argument("--json", help="write the results to this file")
-    plan.add_argument("--seed", type=int, default=0)
-    plan.add_argument("--max-episode-steps", type=int, help="cap each episode at this many steps")
+    plan.add_argument("--seed", type=_SEED, default=0, help=_SEED_HELP)
+    plan.add_argument(
+        "--max-episode-steps", type=_COUNT, help="cap each episode at this many steps"
+    )
     plan.add_argument(
         "--set",
         nargs="+",
@@ -464,16 +591,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="planner settings, e.g. --set horizon=30 population=400 iterations=5",
     )
+    plan.add_argument("--no-progress", action="store_true", help=_NO_PROGRESS)
 
     bench = sub.add_parser("bench", help="run a benchmark suite that reproduces a paper's results")
     bench.add_argument("suite", help="suite name, e.g. srnn-threebody or hnn-toy")
-    bench.add_argument("--scale", choices=["smoke", "default", "paper"], default="smoke")
-    bench.add_argument("--backend", choices=["local", "ray"], default="local")
-    bench.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per (model, env)")
+    bench.add_argument(
+        "--scale",
+        choices=["smoke", "default", "paper"],
+        default="smoke",
+        help="smoke: minutes; default: about 30 minutes on 2 cores; paper: the full protocol",
+    )
+    bench.add_argument(
+        "--backend",
+        choices=["local", "ray"],
+        default="local",
+        help="where jobs run (default: local processes)",
+    )
+    bench.add_argument("--seeds", type=_COUNT, default=1, help="seeds 0..N-1 per (model, env)")
     bench.add_argument("--out", required=True, help="output folder (finished jobs are kept)")
     bench.add_argument("--address", help="Ray cluster to join (default: start a local one)")
     bench.add_argument(
-        "--workers", type=int, default=1, help="local backend: jobs run at once (default: 1)"
+        "--workers", type=_COUNT, default=1, help="local backend: jobs run at once (default: 1)"
     )
     bench.add_argument(
         "--rows",
@@ -482,46 +620,105 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only these rows (labels as in the report, quoted); the report shows every "
         "finished row",
     )
-    bench.add_argument("--no-progress", action="store_true", help="no progress bars")
+    bench.add_argument("--no-progress", action="store_true", help=_NO_PROGRESS)
 
     gen = sub.add_parser("generate", help="generate trajectories of a physics env (.npz)")
     gen.add_argument("env_id", help="registered environment id")
-    gen.add_argument("--trajectories", type=int, required=True, help="number of trajectories")
-    gen.add_argument("--length", type=int, required=True, help="states per trajectory")
+    gen.add_argument("--trajectories", type=_COUNT, required=True, help="number of trajectories")
+    gen.add_argument(
+        "--length", type=_int_at_least(2), required=True, help="states per trajectory (>= 2)"
+    )
     gen.add_argument("--out", required=True, help="output dataset (.npz)")
-    gen.add_argument("--actions", choices=["zero", "random"], default="zero")
-    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument(
+        "--actions",
+        choices=["zero", "random"],
+        default="zero",
+        help="zero: the autonomous system of the papers; random: uniform actions",
+    )
+    gen.add_argument("--seed", type=_SEED, default=0, help=_SEED_HELP)
+    gen.add_argument("--no-progress", action="store_true", help=_NO_PROGRESS)
 
     tr = sub.add_parser("train", help="train a model on a transitions dataset")
     tr.add_argument("data", help="transitions dataset (.npz)")
     tr.add_argument("--model", required=True, help="node, node-so, hnn, srnn, mlp, rnn or lstm")
     tr.add_argument("--out", required=True, help="run folder")
-    tr.add_argument("--epochs", type=int, default=256, help="epochs (default: %(default)s)")
+    tr.add_argument("--epochs", type=_COUNT, default=256, help="epochs (default: %(default)s)")
     tr.add_argument("--resume", action="store_true", help="continue the run in --out")
-    tr.add_argument("--window", type=int, default=3, help="states per window (default: 3)")
-    tr.add_argument("--windows", type=int, help="sample this many training windows")
-    tr.add_argument("--val-fraction", type=float, default=0.1, help="held-out episode fraction")
-    tr.add_argument("--batch-size", type=int, default=200)
+    tr.add_argument(
+        "--window", type=_int_at_least(2), default=3, help="states per window (default: 3)"
+    )
+    tr.add_argument(
+        "--windows", type=_COUNT, help="sample this many training windows (default: all)"
+    )
+    tr.add_argument(
+        "--val-fraction",
+        type=_finite_float(0, 1, open_low=True),
+        default=0.1,
+        help="fraction of episodes held out for validation, in (0, 1] (default: %(default)s)",
+    )
+    tr.add_argument(
+        "--batch-size",
+        type=_COUNT,
+        default=200,
+        help="windows per Adam step (default: %(default)s)",
+    )
     # 1e-3 and clipping at 1: at these defaults every model learns within a short run (20
     # epochs on 3,000 SpringChain transitions; at 2e-4 without clipping the HNN and the SRNN
     # did worse than predicting no change). decon-hnn's 2e-4 is for its 51,200-step protocol.
-    tr.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
-    tr.add_argument("--lr-min", type=float, default=1e-6)
-    tr.add_argument("--weight-decay", type=float, default=1e-4)
-    tr.add_argument("--schedule", choices=["cosine", "plateau", "constant"], default="cosine")
-    tr.add_argument("--loss", choices=["l2", "l1"], default="l2")
+    tr.add_argument(
+        "--lr",
+        type=_finite_float(0, open_low=True),
+        default=1e-3,
+        help="peak learning rate (default: 1e-3)",
+    )
+    tr.add_argument(
+        "--lr-min",
+        type=_finite_float(0),
+        default=1e-6,
+        help="final learning rate of the cosine schedule (default: %(default)s)",
+    )
+    tr.add_argument(
+        "--weight-decay",
+        type=_finite_float(0),
+        default=1e-4,
+        help="AdamW weight decay (default: %(default)s)",
+    )
+    tr.add_argument(
+        "--schedule",
+        choices=["cosine", "plateau", "constant"],
+        default="cosine",
+        help="learning-rate schedule (plateau: ReduceLROnPlateau on the validation loss)",
+    )
+    tr.add_argument(
+        "--loss", choices=["l2", "l1"], default="l2", help="state error norm (default: l2)"
+    )
     tr.add_argument(
         "--grad-clip",
-        type=float,
+        type=_finite_float(0),
         default=1.0,
         help="clip the gradient norm to this (default: 1, as decon-hnn's authors; 0: never)",
     )
-    tr.add_argument("--early-stopping", type=int, metavar="EPOCHS")
+    tr.add_argument(
+        "--early-stopping",
+        type=_COUNT,
+        metavar="EPOCHS",
+        help="stop after this many epochs without a better validation loss",
+    )
     tr.add_argument("--iso", action="store_true", help="initial-state optimisation (SRNN)")
-    tr.add_argument("--iso-warmup-epochs", type=int, default=100)
-    tr.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tr.add_argument(
+        "--iso-warmup-epochs",
+        type=_int_at_least(0),
+        default=100,
+        help="epochs before ISO starts (default: %(default)s)",
+    )
+    tr.add_argument(
+        "--dtype",
+        choices=["float32", "float64"],
+        default="float32",
+        help="floating-point type of the model (default: float32)",
+    )
+    tr.add_argument("--seed", type=_SEED, default=0, help=_SEED_HELP)
+    tr.add_argument("--no-progress", action="store_true", help=_NO_PROGRESS)
     tr.add_argument(
         "--set",
         nargs="+",
@@ -533,13 +730,18 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="score a trained model's rollouts on a dataset")
     ev.add_argument("model_dir", help="checkpoint or training run folder")
     ev.add_argument("data", help="transitions dataset (.npz)")
-    ev.add_argument("--horizon", type=int, required=True, help="rollout length in steps")
+    ev.add_argument("--horizon", type=_COUNT, required=True, help="rollout length in steps")
     ev.add_argument("--json", help="write the results to this file")
-    ev.add_argument("--windows", type=int, default=200, help="at most this many test windows")
     ev.add_argument(
-        "--observed-steps", type=int, help="fit z0 to K observed steps first (default: SRNN 10)"
+        "--windows",
+        type=_COUNT,
+        default=200,
+        help="at most this many test windows (default: %(default)s)",
     )
-    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument(
+        "--observed-steps", type=_COUNT, help="fit z0 to K observed steps first (default: SRNN 10)"
+    )
+    ev.add_argument("--seed", type=_SEED, default=0, help="seed of the window draw (default: 0)")
     return parser
 
 
@@ -560,6 +762,16 @@ def _one_line_warning(
     return f"{category.__name__}: {message}\n"
 
 
+def _describe_os_error(err: OSError) -> str:
+    """One line for a file-system error: the path(s) and the reason, or the message itself."""
+    if err.filename is None:
+        return str(err)
+    where = repr(str(err.filename))
+    if err.filename2 is not None:
+        where += f" -> {str(err.filename2)!r}"
+    return f"{where}: {err.strerror or err}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `physprior` command; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -575,7 +787,14 @@ def _dispatch(args: argparse.Namespace) -> int:
     """Run the parsed command; a mistake or an interrupt becomes one line and an exit status."""
     try:
         if args.command == "envs":
-            return _cmd_envs(EnvsConfig(json=args.json, rollout=args.rollout, seed=args.seed))
+            return _cmd_envs(
+                EnvsConfig(
+                    json=args.json,
+                    rollout=args.rollout,
+                    seed=args.seed,
+                    progress=not args.no_progress,
+                )
+            )
         if args.command == "demo":
             from physprior.demo import DemoConfig
 
@@ -602,6 +821,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                     seed=args.seed,
                     flush_every=args.flush_every,
                     resume=args.resume,
+                    progress=not args.no_progress,
                 )
             )
         if args.command == "plan":
@@ -615,6 +835,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                     seed=args.seed,
                     max_episode_steps=args.max_episode_steps,
                     planner_config=_parse_model_config(args.set),
+                    progress=not args.no_progress,
                 )
             )
         if args.command == "bench":
@@ -640,6 +861,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                     out=args.out,
                     actions=args.actions,
                     seed=args.seed,
+                    progress=not args.no_progress,
                 )
             )
         if args.command == "train":
@@ -684,8 +906,11 @@ def _dispatch(args: argparse.Namespace) -> int:
                     seed=args.seed,
                 )
             )
-    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as err:
+    except (ValueError, TypeError, RuntimeError) as err:
         print(f"physprior {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # the file system: a missing input, a read-only folder, a full disk
+        print(f"physprior {args.command}: error: {_describe_os_error(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         hint = _RESUME_HINTS.get(args.command, "")

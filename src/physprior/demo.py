@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from physprior._io import atomic_write_text
+from physprior._io import atomic_write_text, check_output_folder, output_lock
 
 __all__ = ["DEMO_MODELS", "DemoConfig", "run_demo"]
 
@@ -97,12 +97,18 @@ def run_demo(config: DemoConfig) -> Path:
     import gymnasium as gym
 
     import physprior  # noqa: F401  (registers the environments)
-    from physprior.data import make_windows
 
     if config.env_id not in gym.registry:
         raise ValueError(f"unknown environment id {config.env_id!r}; `physprior envs` lists them")
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_folder(config.out, "out")
+    with output_lock(out, "out", folder=True):
+        return _run_stages(config, out)
+
+
+def _run_stages(config: DemoConfig, out: Path) -> Path:
+    """`run_demo` once its output folder is checked and locked."""
+    from physprior.data import make_windows
+
     atomic_write_text(out / "config.json", json.dumps(asdict(config), indent=2) + "\n")
     timings: dict[str, float] = {}
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import sys
 
 import pytest
 import torch
 
 import physprior
-from physprior.training import TrainConfig, train
+from physprior.training import CheckpointError, TrainConfig, train
 from physprior.training import _folders as folders
 
 FAST = {"epochs": 6, "batch_size": 16, "lr": 1e-2, "lr_min": 1e-4, "progress": False}
@@ -116,6 +117,28 @@ def test_a_kill_while_writing_a_checkpoint_keeps_the_previous_one(
     assert [r["epoch"] for r in resumed.history] == list(range(1, 7))  # epoch 4 logged once
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("epochs_done", -3, r"epochs_done \(-3\) and bad_epochs \(0\) must be >= 0"),
+        ("epochs_done", 2.5, r"_Progress.epochs_done must be int, got 2.5"),
+        ("best_epoch", 99, r"best_epoch must be in 1..epochs_done=3, got 99"),
+        ("stopped_early", "no", r"_Progress.stopped_early must be bool"),
+    ],
+)
+def test_a_tampered_trainer_json_is_refused_on_resume(tmp_path, tiny, data, field, value, message):
+    """`trainer.json` is outside the weights' checksum: its bookkeeping is checked on load."""
+    run = tmp_path / "run"
+    config = TrainConfig(**{**FAST, "epochs": 6})
+    train(tiny(), *data, config, run, callback=lambda record: record["epoch"] == 3)
+    path = run / "checkpoint" / "trainer.json"
+    state = json.loads(path.read_text())
+    state["progress"][field] = value
+    path.write_text(json.dumps(state))
+    with pytest.raises(CheckpointError, match=message):
+        train(tiny(), *data, config, run, resume=True)
+
+
 def test_a_kill_between_the_two_renames_of_a_swap_resumes_from_the_previous_checkpoint(
     tmp_path, tiny, data
 ):
@@ -140,7 +163,8 @@ def test_checkpoint_is_complete_after_every_epoch_and_no_temp_folders_remain(
 
     def inspect(record):
         names = _run_names(run)
-        assert names == ["checkpoint", "log.jsonl", "model", "train_config.json"], names
+        # While a run trains, its folder holds the one-writer lock too.
+        assert names == [".physprior.lock", "checkpoint", "log.jsonl", "model", "train_config.json"]
         assert _run_names(run / "checkpoint") == [
             "config.json",
             "model.safetensors",
@@ -209,7 +233,10 @@ def test_early_stopping(tmp_path, tiny, data):
     assert again.epochs_done == result.epochs_done
 
 
-def test_progress_bar_shows_or_stays_silent(tmp_path, tiny, data, capsys):
+def test_progress_bar_shows_or_stays_silent(tmp_path, tiny, data, capsys, monkeypatch):
+    train(tiny(), *data, TrainConfig(**{**FAST, "progress": True}), tmp_path / "piped")
+    assert capsys.readouterr().err == ""  # stderr is not a terminal: no bar in the log
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     train(tiny(), *data, TrainConfig(**FAST), tmp_path / "quiet")
     assert capsys.readouterr().err == ""
     train(tiny(), *data, TrainConfig(**{**FAST, "progress": True}), tmp_path / "loud")

@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import torch
-from tqdm.auto import tqdm
 
 from physprior import __version__
-from physprior._io import atomic_write_text
+from physprior._io import atomic_write_text, check_output_folder, output_lock
+from physprior._progress import progress_bar
 from physprior.training import TrainingDiverged
 
 from ._framework import SCALES, Job, JobResult, Suite, check_seeds
@@ -73,18 +73,27 @@ def run_bench(
     check_seeds(seeds)
     if address is not None and backend != "ray":
         raise ValueError(f"address is for backend='ray', got backend={backend!r}")
-    out_dir = Path(out)
+    out_dir = check_output_folder(out, "out")
     grid = chosen.jobs(scale, seeds)
     selected = grid if rows is None else select_rows(chosen.name, grid, rows)
-    run_jobs(
-        chosen,
-        selected,
-        out_dir,
-        backend=backend,
-        address=address,
-        progress=progress,
-        workers=workers,
-    )
+    # One run per folder: two would run the same jobs twice and race on the report.
+    with output_lock(out_dir, "out", folder=True):
+        run_jobs(
+            chosen,
+            selected,
+            out_dir,
+            backend=backend,
+            address=address,
+            progress=progress,
+            workers=workers,
+        )
+        return _write_outputs(chosen, grid, out_dir, scale, backend, seeds)
+
+
+def _write_outputs(
+    chosen: Suite, grid: Sequence[Job], out_dir: Path, scale: str, backend: str, seeds: int
+) -> Path:
+    """`results.json` and the report of every finished job of `grid`; the report's path."""
     jobs_dir = out_dir / JOBS_DIR
     results = [r for job in grid if (r := load_job_result(jobs_dir, job.key())) is not None]
     config = {
@@ -256,7 +265,7 @@ def _run_local(
 ) -> None:
     """Run the pending jobs one after the other in this process."""
     total = finished + len(pending)
-    bar = tqdm(total=total, initial=finished, desc=suite.name, unit="job", disable=not progress)
+    bar = progress_bar(total=total, initial=finished, desc=suite.name, unit="job", enabled=progress)
     with bar:
         for job in pending:
             bar.set_postfix_str(f"{job.row} | {job.env_id} | seed {job.seed}", refresh=True)
@@ -295,7 +304,7 @@ def _run_local_parallel(
             "processes cannot find it; run it with workers=1"
         )
     total = finished + len(pending)
-    bar = tqdm(total=total, initial=finished, desc=suite.name, unit="job", disable=not progress)
+    bar = progress_bar(total=total, initial=finished, desc=suite.name, unit="job", enabled=progress)
     context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
     ordered = [job.to_dict() for job in spread_by_env_and_seed(pending)]
     # Pool.__exit__ terminates the workers, also when an exception leaves the block (a

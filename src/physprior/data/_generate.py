@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
-from tqdm import tqdm
+
+from physprior._progress import progress_bar
 
 from ._dataset import DatasetMeta, TransitionDataset
 from ._envinfo import env_info
@@ -76,7 +77,7 @@ def generate_trajectories(
         zero = np.zeros(space.shape, dtype=space.dtype)
         show = progress if progress is not None else n_trajectories * (length - 1) >= _BAR_STEPS
         episodes: list[dict[str, np.ndarray]] = []
-        for k in tqdm(range(n_trajectories), desc=env_id, unit="episode", disable=not show):
+        for k in progress_bar(range(n_trajectories), desc=env_id, unit="episode", enabled=show):
             obs, _ = env.reset(seed=int(seed) if k == 0 else None)
             episodes.append(_rollout(env, obs, length, actions, action_rng, zero))
     finally:

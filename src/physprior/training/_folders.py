@@ -16,6 +16,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from physprior._io import FILE_MODE, FOLDER_MODE
+
 
 def _old(target: Path) -> Path:
     return target.with_name(f".{target.name}.old")
@@ -59,9 +61,13 @@ def write_folder(target: str | os.PathLike[str], fill: Callable[[Path], None]) -
     recover(target)
     tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(target), dir=target.parent))
     try:
+        # mkdtemp makes the folder private (0o700); a checkpoint should be as readable as any
+        # folder `mkdir` would make, so that others can evaluate a shared run.
+        os.chmod(tmp, FOLDER_MODE)
         fill(tmp)
         for path in tmp.rglob("*"):
             if path.is_file():
+                os.chmod(path, FILE_MODE)  # safetensors writes its files 0o600
                 _fsync(path)
         _fsync(tmp)
     except BaseException:

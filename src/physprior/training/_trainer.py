@@ -38,9 +38,10 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
-from physprior._io import atomic_write_text
+from physprior._io import atomic_write_text, check_output_folder, output_lock
+from physprior._progress import progress_bar
+from physprior._validate import check_field_types
 from physprior.models import TransitionModel
 
 from ._checkpoint import (
@@ -115,6 +116,18 @@ class _Progress:
     bad_epochs: int = 0
     stopped_early: bool = False
 
+    def __post_init__(self) -> None:
+        # Read back from `trainer.json`, which the weights' checksum does not cover.
+        check_field_types(self)
+        if self.epochs_done < 0 or self.bad_epochs < 0:
+            raise ValueError(
+                f"epochs_done ({self.epochs_done}) and bad_epochs ({self.bad_epochs}) must be >= 0"
+            )
+        if self.best_epoch is not None and not 1 <= self.best_epoch <= self.epochs_done:
+            raise ValueError(
+                f"best_epoch must be in 1..epochs_done={self.epochs_done}, got {self.best_epoch}"
+            )
+
 
 class Trainer:
     """Trains one model with one `TrainConfig` into one run folder.
@@ -152,7 +165,10 @@ class Trainer:
         (validation windows may have another T). `resume=True` continues from the run's last
         checkpoint (from scratch if there is none yet); `resume=False` refuses a folder that
         already holds a run. The model is moved to the config's device and dtype in place.
+        One process trains into a folder at a time: a second gets a `ValueError` and writes
+        nothing.
         """
+        check_output_folder(self.out_dir, "out_dir")
         cfg, model = self.config, self.model
         device, dtype = torch.device(cfg.device), cfg.torch_dtype
         model.to(device=device, dtype=dtype)
@@ -185,30 +201,31 @@ class Trainer:
         self._progress = _Progress()
         self._improved = False
 
-        checkpoint = self.out_dir / CHECKPOINT_DIR
-        if resume and current(checkpoint) is not None:
-            recover(checkpoint)
-            recover(self.out_dir / RUN_MODEL_DIR)
-            self._restore(checkpoint)
-        else:
-            self._start_fresh(resume, train_s, train_a)
-        log = EpochLog(self.out_dir / LOG_FILE, self._progress.epochs_done)
+        with output_lock(self.out_dir, "out_dir", folder=True):
+            checkpoint = self.out_dir / CHECKPOINT_DIR
+            if resume and current(checkpoint) is not None:
+                recover(checkpoint)
+                recover(self.out_dir / RUN_MODEL_DIR)
+                self._restore(checkpoint)
+            else:
+                self._start_fresh(resume, train_s, train_a)
+            log = EpochLog(self.out_dir / LOG_FILE, self._progress.epochs_done)
 
-        completed = self._loop(train_s, train_a, val, log, callback)
-        self._optimizer.zero_grad(set_to_none=True)  # frees the last batch's gradients
-        if completed and cfg.restore_best:
-            self._load_exported()
-        p = self._progress
-        return TrainResult(
-            model=model,
-            out_dir=self.out_dir,
-            epochs_done=p.epochs_done,
-            best_epoch=p.best_epoch,
-            best_val_loss=p.best_val_loss,
-            stopped_early=p.stopped_early,
-            completed=completed,
-            history=log.records(),
-        )
+            completed = self._loop(train_s, train_a, val, log, callback)
+            self._optimizer.zero_grad(set_to_none=True)  # frees the last batch's gradients
+            if completed and cfg.restore_best:
+                self._load_exported()
+            p = self._progress
+            return TrainResult(
+                model=model,
+                out_dir=self.out_dir,
+                epochs_done=p.epochs_done,
+                best_epoch=p.best_epoch,
+                best_val_loss=p.best_val_loss,
+                stopped_early=p.stopped_early,
+                completed=completed,
+                history=log.records(),
+            )
 
     # ------------------------------------------------------------------------------ loop
     def _loop(
@@ -220,12 +237,12 @@ class Trainer:
         callback: EpochCallback | None,
     ) -> bool:
         cfg, p = self.config, self._progress
-        bar = tqdm(
+        bar = progress_bar(
             total=cfg.epochs,
             initial=p.epochs_done,
             desc=f"train {self.model.name}",
             unit="epoch",
-            disable=not cfg.progress,
+            enabled=cfg.progress,
             dynamic_ncols=True,
         )
         device = torch.device(cfg.device)
@@ -394,7 +411,8 @@ class Trainer:
         out = self.out_dir
         if not resume and (current(out / CHECKPOINT_DIR) is not None or (out / LOG_FILE).exists()):
             raise FileExistsError(
-                f"{out} already holds a training run; pass resume=True or choose another folder"
+                f"{out} already holds a training run; resume it (resume=True, --resume) or choose "
+                "another folder"
             )
         self.model.fit_normalization(train_s, train_a)
         run = {
