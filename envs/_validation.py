@@ -17,8 +17,10 @@ def strict_kwargs(valid: Iterable[str] | None = None) -> Callable[[F], F]:
     """Decorate an `__init__` so unknown keyword arguments are refused with the valid ones listed.
 
     Python's own TypeError ("unexpected keyword argument") does not say what *is* accepted;
-    users mistyping an env kwarg in `gym.make` deserve that list. `valid` defaults to the
-    keyword parameters of the decorated function.
+    users mistyping an env kwarg in `gym.make` deserve that list. The message starts with
+    Python's own wording, because tools match it: TorchRL's `GymEnv` passes `frameskip` and
+    drops it only when the error says "unexpected keyword argument 'frameskip'". `valid`
+    defaults to the keyword parameters of the decorated function.
     """
 
     def decorate(init: F) -> F:
@@ -36,12 +38,12 @@ def strict_kwargs(valid: Iterable[str] | None = None) -> Callable[[F], F]:
 
         @functools.wraps(init)
         def wrapper(self: Any, *args: Any, **kwargs: Any) -> None:
-            unknown = sorted(set(kwargs) - set(names))
+            unknown = [k for k in kwargs if k not in names]
             if unknown:
-                listed = ", ".join(map(repr, unknown))
+                also = f" (and {', '.join(map(repr, unknown[1:]))})" if unknown[1:] else ""
                 raise TypeError(
-                    f"{type(self).__name__} got unknown argument(s) {listed}; "
-                    f"valid arguments are: {', '.join(names)}"
+                    f"{type(self).__name__}.__init__() got an unexpected keyword argument "
+                    f"{unknown[0]!r}{also}; valid arguments are: {', '.join(names)}"
                 )
             init(self, *args, **kwargs)
 

@@ -57,7 +57,9 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar, TypeVar
 
 import gymnasium as gym
@@ -110,6 +112,34 @@ def _check_value(name: str, value: Any) -> None:
             raise ValueError(f"{name} must be a real number, got {value!r}")
         if not math.isfinite(value) or (name == "reset_noise_scale" and value < 0):
             raise ValueError(f"{name} must be finite (and >= 0 for a noise scale), got {value!r}")
+
+
+#: The start of the one MuJoCo warning HalfCheetah's compile always raises (see its docstring).
+_SETTOTALMASS_WARNING = "compiler attribute 'settotalmass' is deprecated"
+
+
+@contextmanager
+def _without_settotalmass_warning() -> Iterator[None]:
+    """Drop MuJoCo's settotalmass deprecation warning while the body runs; pass others on.
+
+    MuJoCo has one global warning handler; the previous one (None: MuJoCo's own, which
+    prints "WARNING: ..." and appends to MUJOCO_LOG.TXT) is restored afterwards.
+    """
+    previous = mujoco.get_mju_user_warning()
+
+    def handler(message: str) -> None:
+        if message.startswith(_SETTOTALMASS_WARNING):
+            return
+        if previous is not None:
+            previous(message)
+        else:
+            print(f"WARNING: {message}", file=sys.stderr)
+
+    mujoco.set_mju_user_warning(handler)
+    try:
+        yield
+    finally:
+        mujoco.set_mju_user_warning(previous)
 
 
 def _full_state_init(init: F) -> F:
@@ -341,13 +371,14 @@ class HalfCheetahFullEnv(_FullStateEnv, HalfCheetahEnv):
     `visual_options`. Anything else (`xml_file`,
     `exclude_current_positions_from_observation`) raises TypeError.
 
-    Note: compiling `half_cheetah.xml` makes MuJoCo 4 print "WARNING: compiler attribute
-    'settotalmass' is deprecated ..." to stderr (and append it to `MUJOCO_LOG.TXT` in the
-    working directory). It comes from MuJoCo's C warning handler, not Python's `warnings`, so
-    no filter sees it; it is harmless: the model still scales its masses to a total of 14 kg.
-    Compiling without the attribute and calling `mj_setTotalmass` + `mj_setConst` instead would
-    silence it, but gives a different `stat.meaninertia` (which scales the constraint solver's
-    tolerance) and so, strictly, different physics from v5.
+    Note: compiling `half_cheetah.xml` makes MuJoCo 4 warn "compiler attribute
+    'settotalmass' is deprecated ..." (on stderr and into `MUJOCO_LOG.TXT` in the working
+    directory) through its C warning handler, which Python's `warnings` filters never see. It
+    is harmless: the model still scales its masses to a total of 14 kg. Compiling without the
+    attribute and calling `mj_setTotalmass` + `mj_setConst` instead would give a different
+    `stat.meaninertia` (which scales the constraint solver's tolerance) and so, strictly,
+    different physics from v5; so the compile runs under a MuJoCo warning handler that drops
+    exactly that message and passes any other on (`_without_settotalmass_warning`).
 
     ## Version history
 
@@ -377,15 +408,16 @@ class HalfCheetahFullEnv(_FullStateEnv, HalfCheetahEnv):
         reset_noise_scale: float = 0.1,
         **render_kwargs: Any,
     ) -> None:
-        HalfCheetahEnv.__init__(
-            self,
-            frame_skip=frame_skip,
-            forward_reward_weight=forward_reward_weight,
-            ctrl_cost_weight=ctrl_cost_weight,
-            reset_noise_scale=reset_noise_scale,
-            exclude_current_positions_from_observation=False,
-            **render_kwargs,
-        )
+        with _without_settotalmass_warning():
+            HalfCheetahEnv.__init__(
+                self,
+                frame_skip=frame_skip,
+                forward_reward_weight=forward_reward_weight,
+                ctrl_cost_weight=ctrl_cost_weight,
+                reset_noise_scale=reset_noise_scale,
+                exclude_current_positions_from_observation=False,
+                **render_kwargs,
+            )
 
     def _reward(self, obs: Any, action: Any, next_obs: Any) -> Any:
         return self._forward_reward(obs, next_obs) - self._ctrl_cost(action)

@@ -205,3 +205,17 @@ def test_warnings_print_as_one_line_while_the_command_runs(
     assert main(["envs"]) == 0
     assert seen == ["RuntimeWarning: a job diverged\n"]  # no file, line or source
     assert warnings.formatwarning is before  # restored for the caller
+
+
+def test_python_dash_m_runs_the_command_and_draws_no_bar_into_a_pipe(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    version = subprocess.run(
+        [sys.executable, "-m", "physprior", "--version"], capture_output=True, text=True, check=True
+    )
+    assert version.stdout.startswith("physprior ")
+    argv = [sys.executable, "-m", "physprior", "generate", "physprior/MassSpring-v0"]
+    argv += ["--trajectories", "300", "--length", "30", "--out", str(tmp_path / "d.npz")]
+    done = subprocess.run(argv, capture_output=True, text=True, check=True)  # stderr: a pipe
+    assert done.stderr == "" and "wrote 8700 transitions" in done.stdout

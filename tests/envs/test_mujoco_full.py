@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -331,3 +332,31 @@ def test_render_without_mode_warns_and_returns_none() -> None:
     env.reset(seed=0)
     with pytest.warns(UserWarning, match="render_mode"):
         assert env.render() is None
+
+
+def test_halfcheetah_builds_without_the_settotalmass_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # MuJoCo's own handler would append to ./MUJOCO_LOG.TXT
+    gym.make("physprior/HalfCheetahFull-v0").close()
+    assert "settotalmass" not in capfd.readouterr().err
+    assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
+
+
+def test_only_the_settotalmass_warning_is_dropped() -> None:
+    import mujoco
+
+    from physprior.envs.mujoco_full import _without_settotalmass_warning
+
+    seen: list[str] = []
+    mujoco.set_mju_user_warning(seen.append)
+    try:
+        with _without_settotalmass_warning():
+            handler = mujoco.get_mju_user_warning()
+            handler("compiler attribute 'settotalmass' is deprecated and will be removed")
+            handler("Nan, Inf or huge value in QACC at DOF 0")
+        assert mujoco.get_mju_user_warning() is not None  # ours is gone, the caller's is back
+        mujoco.get_mju_user_warning()("after")
+    finally:
+        mujoco.set_mju_user_warning(None)
+    assert seen == ["Nan, Inf or huge value in QACC at DOF 0", "after"]
