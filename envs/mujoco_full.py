@@ -57,6 +57,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -112,6 +113,19 @@ def _check_value(name: str, value: Any) -> None:
             raise ValueError(f"{name} must be a real number, got {value!r}")
         if not math.isfinite(value) or (name == "reset_noise_scale" and value < 0):
             raise ValueError(f"{name} must be finite (and >= 0 for a noise scale), got {value!r}")
+
+
+def _choose_headless_gl() -> None:
+    """Pick EGL for MuJoCo rendering on a machine without a display, unless the user chose.
+
+    Left unset, Gymnasium tries GLFW first, which needs a display: without one it fails, and
+    on some systems aborts the whole process, before EGL is tried. Gymnasium reads
+    `MUJOCO_GL` when the first renderer is built, so setting it here is in time.
+    """
+    if "MUJOCO_GL" in os.environ:
+        return
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ["MUJOCO_GL"] = "egl"
 
 
 #: The start of the one MuJoCo warning HalfCheetah's compile always raises (see its docstring).
@@ -255,7 +269,16 @@ class _FullStateEnv(MujocoEnv, utils.EzPickle):
                 'pass render_mode="rgb_array" to the constructor or gym.make'
             )
             return None
-        return super().render()
+        _choose_headless_gl()
+        try:
+            return super().render()
+        except Exception as err:  # mujoco.FatalError, GLFW/EGL import and context errors
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise RuntimeError(
+                f"{type(self).__name__} could not render with MUJOCO_GL="
+                f"{os.environ.get('MUJOCO_GL')!r}: {first}; on a machine without a display set "
+                "MUJOCO_GL=egl (GPU or Mesa EGL) or MUJOCO_GL=osmesa (software)"
+            ) from None
 
     # ------------------------------------------------------------------ batched contract
     def reward_fn(self, obs: Any, action: Any, next_obs: Any) -> Any:

@@ -465,3 +465,38 @@ def test_non_finite_rewards_count_as_divergence(exploding: TransitionModel) -> N
     assert diverged[0] and torch.equal(next_obs[0], obs[0])
     returns = dynamics.rollout_returns(obs, torch.zeros(2, 5, 1))
     assert torch.isfinite(returns).all()
+
+
+_HEADLESS_SCRIPT = """
+import sys, warnings
+warnings.simplefilter("ignore")
+import gymnasium as gym
+import physprior
+from gymnasium.utils.env_checker import check_env
+env = gym.make("physprior/Learned-v0", model_path=sys.argv[1], render_mode="rgb_array")
+try:
+    check_env(env.unwrapped)
+    env.reset(seed=0)
+    print("frame", env.render().shape)
+except RuntimeError as err:
+    print("error", err)
+"""
+
+
+def test_rendering_headless_works_or_raises_never_aborts(checkpoint) -> None:
+    """No display: with MUJOCO_GL unset physprior picks EGL and check_env renders; with a
+    backend that needs a display, rendering raises a RuntimeError saying what to set."""
+    import os
+    import subprocess
+    import sys
+
+    base = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "DISPLAY")}
+    argv = [sys.executable, "-c", _HEADLESS_SCRIPT, checkpoint(INVERTED)]
+    unset = subprocess.run(argv, env=base, capture_output=True, text=True, timeout=120)
+    assert unset.returncode == 0 and "frame (480, 480, 3)" in unset.stdout, unset.stderr
+    glfw = subprocess.run(
+        argv, env={**base, "MUJOCO_GL": "glfw"}, capture_output=True, text=True, timeout=120
+    )
+    assert glfw.returncode == 0, glfw.stderr
+    assert "could not render with MUJOCO_GL='glfw'" in glfw.stdout
+    assert "set MUJOCO_GL=egl" in glfw.stdout
