@@ -9,7 +9,39 @@
 - `physprior.agents.mbpo`: `MBPO`, SB3's SAC trained on real transitions mixed with short model
   rollouts branched from real states (Janner et al. 2019).
 
-The submodules import SB3 and torch on first use; `import physprior.agents` alone is light.
+The common names are importable from `physprior.agents` itself (`from physprior.agents import
+CEMPlanner, CollectConfig, MBPO`; the function `collect` stays in `physprior.agents.collect`,
+the module of the same name); the submodules import SB3 and torch on first use, so
+`import physprior.agents` alone stays light.
 """
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# name -> the submodule that defines it; loaded when the name is first used (PEP 562).
+_LAZY = {
+    "CollectConfig": "collect",
+    "CollectResult": "collect",
+    "CEMPlanner": "planners",
+    "MPPIPlanner": "planners",
+    "CEMConfig": "planners",
+    "MPPIConfig": "planners",
+    "run_plan": "planners",
+    "MBPO": "mbpo",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'physprior.agents' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

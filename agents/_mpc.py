@@ -10,8 +10,9 @@ lies within the env's bounds.
 from __future__ import annotations
 
 import abc
+import os
 import time
-from typing import Any, Protocol, final
+from typing import TYPE_CHECKING, Any, Protocol, Union, final
 
 import numpy as np
 import torch
@@ -20,7 +21,10 @@ from torch import Tensor
 
 from ._mpc_config import CEMConfig, MPPIConfig, PlannerConfig
 
-__all__ = ["BatchedDynamics", "CEMPlanner", "MPPIPlanner", "Planner"]
+if TYPE_CHECKING:
+    from physprior.models import TransitionModel
+
+__all__ = ["BatchedDynamics", "CEMPlanner", "DynamicsLike", "MPPIPlanner", "Planner", "as_dynamics"]
 
 # Stand-in for a non-finite candidate return: far below any real return, yet finite, so that
 # sorting and softmax weights stay well defined.
@@ -40,6 +44,30 @@ class BatchedDynamics(Protocol):
         ...
 
 
+DynamicsLike = Union[BatchedDynamics, "TransitionModel", str, "os.PathLike[str]"]
+"""What a planner plans with: batched dynamics (`ModelDynamics`), a trained model, or the
+path of its checkpoint or training run folder."""
+
+
+def as_dynamics(
+    dynamics: DynamicsLike, env_id: str | None = None, device: str | torch.device = "cpu"
+) -> BatchedDynamics:
+    """`dynamics` itself if it has `rollout_returns`, else a `ModelDynamics` over the model
+    (or the model saved at the path) and the env `env_id` (default: the one it was trained
+    on), with the env's reward, termination and action bounds."""
+    if hasattr(dynamics, "rollout_returns"):
+        if env_id is not None:
+            raise TypeError("env_id is for a model or a path; these dynamics carry their env")
+        return dynamics  # type: ignore[return-value]
+    from physprior.learned_env import ModelDynamics, resolve_model
+
+    model = resolve_model(dynamics)  # type: ignore[arg-type]
+    base = env_id if env_id is not None else model.config.env_id
+    if base is None:
+        raise TypeError("env_id is required: the model does not record the env it was trained on")
+    return ModelDynamics(model, base, device=device)
+
+
 class Planner(abc.ABC):
     """Base of the MPC agents: plan bookkeeping, input checks and SB3's `predict`.
 
@@ -49,7 +77,15 @@ class Planner(abc.ABC):
 
     config: PlannerConfig
 
-    def __init__(self, dynamics: BatchedDynamics, config: PlannerConfig) -> None:
+    def __init__(
+        self,
+        dynamics: DynamicsLike,
+        config: PlannerConfig,
+        *,
+        env_id: str | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        dynamics = as_dynamics(dynamics, env_id, device)
         low = torch.as_tensor(dynamics.action_low).reshape(-1)
         high = torch.as_tensor(dynamics.action_high).reshape(-1)
         if low.shape != (dynamics.action_dim,) or high.shape != (dynamics.action_dim,):
@@ -212,16 +248,25 @@ class CEMPlanner(Planner):
     to the elite candidates for `iterations` rounds, then act with the mean's first step.
 
     `dynamics`: a `physprior.learned_env.ModelDynamics` (or anything with its `obs_dim`,
-    `action_dim`, `action_low`, `action_high` and `rollout_returns`).
+    `action_dim`, `action_low`, `action_high` and `rollout_returns`), or a trained model or
+    the path of its checkpoint, planned with on the env `env_id` (default: the env the model
+    was trained on) through `ModelDynamics` on `device`.
     """
 
     config: CEMConfig
 
-    def __init__(self, dynamics: BatchedDynamics, config: CEMConfig | None = None) -> None:
+    def __init__(
+        self,
+        dynamics: DynamicsLike,
+        config: CEMConfig | None = None,
+        *,
+        env_id: str | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
         config = CEMConfig() if config is None else config
         if not isinstance(config, CEMConfig):
             raise TypeError(f"CEMPlanner needs a CEMConfig, got {type(config).__name__}")
-        super().__init__(dynamics, config)
+        super().__init__(dynamics, config, env_id=env_id, device=device)
 
     def _optimise(self, obs: Tensor, mean: Tensor) -> Tensor:
         c = self.config
@@ -252,11 +297,18 @@ class MPPIPlanner(Planner):
 
     config: MPPIConfig
 
-    def __init__(self, dynamics: BatchedDynamics, config: MPPIConfig | None = None) -> None:
+    def __init__(
+        self,
+        dynamics: DynamicsLike,
+        config: MPPIConfig | None = None,
+        *,
+        env_id: str | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
         config = MPPIConfig() if config is None else config
         if not isinstance(config, MPPIConfig):
             raise TypeError(f"MPPIPlanner needs an MPPIConfig, got {type(config).__name__}")
-        super().__init__(dynamics, config)
+        super().__init__(dynamics, config, env_id=env_id, device=device)
 
     def _optimise(self, obs: Tensor, mean: Tensor) -> Tensor:
         c = self.config

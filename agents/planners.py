@@ -7,12 +7,13 @@ model rollout. Planners have SB3's `predict(observation, state, episode_start, d
 so `stable_baselines3.common.evaluation.evaluate_policy` scores them on the real env:
 
 ```python
-from physprior.agents.planners import CEMConfig, CEMPlanner, run_plan
-from physprior.learned_env import ModelDynamics
+from physprior.agents import CEMConfig, CEMPlanner, run_plan
 
-dynamics = ModelDynamics("runs/node-so", "physprior/InvertedPendulumFull-v0")
-agent = CEMPlanner(dynamics, CEMConfig(horizon=15, population=200, iterations=3))
+# A checkpoint path (or a model) is enough: it plans on the env the model was trained on.
+agent = CEMPlanner("runs/node-so", CEMConfig(horizon=15, population=200, iterations=3))
 action, _ = agent.predict(obs)  # obs (D,) or (n, D) -> action (A,) or (n, A)
+# The same through explicit dynamics (another env id, a divergence bound, a device):
+# CEMPlanner(ModelDynamics("runs/node-so", "physprior/InvertedPendulumFull-v0", bound=100))
 result = run_plan("physprior/InvertedPendulumFull-v0", "runs/node-so", "cem", episodes=5,
                   json_path="runs/plan.json", overrides={"horizon": 15})
 ```
@@ -26,7 +27,7 @@ builds one from a dict (the command line's `--set KEY=VALUE`).
 
 from __future__ import annotations
 
-from ._mpc import BatchedDynamics, CEMPlanner, MPPIPlanner, Planner
+from ._mpc import BatchedDynamics, CEMPlanner, DynamicsLike, MPPIPlanner, Planner, as_dynamics
 from ._mpc_config import CEMConfig, MPPIConfig, PlannerConfig, planner_config
 from ._mpc_run import make_planner, run_plan
 
@@ -34,10 +35,12 @@ __all__ = [
     "BatchedDynamics",
     "CEMConfig",
     "CEMPlanner",
+    "DynamicsLike",
     "MPPIConfig",
     "MPPIPlanner",
     "Planner",
     "PlannerConfig",
+    "as_dynamics",
     "make_planner",
     "planner_config",
     "run_plan",

@@ -313,6 +313,30 @@ def test_planner_on_the_learned_dynamics_keeps_actions_in_bounds(pendulum_model:
     dynamics.close()
 
 
+def test_a_path_or_a_model_is_enough_to_plan(pendulum_model: Path) -> None:
+    """`from physprior.agents import CEMPlanner`, built from a checkpoint path or a model: the
+    same plans as through explicit `ModelDynamics` on the env the model was trained on."""
+    from physprior.agents import CEMPlanner as TopLevel
+    from physprior.learned_env import ModelDynamics
+    from physprior.training import load_model
+
+    assert TopLevel is CEMPlanner
+    config = CEMConfig(horizon=5, population=32, elites=4, iterations=2, seed=3)
+    obs = np.random.default_rng(0).uniform(-0.1, 0.1, size=(3, 4))
+    explicit = CEMPlanner(ModelDynamics(pendulum_model, PENDULUM), config).predict(obs)[0]
+    from_path = CEMPlanner(pendulum_model, config).predict(obs)[0]
+    from_model = CEMPlanner(load_model(pendulum_model), config, env_id=PENDULUM).predict(obs)[0]
+    np.testing.assert_array_equal(from_path, explicit)
+    np.testing.assert_array_equal(from_model, explicit)
+    from physprior.models import make
+
+    anonymous = make("mlp", obs_dim=4, action_dim=1, q_dim=2, dt=0.04)
+    with pytest.raises(TypeError, match="env_id is required"):
+        CEMPlanner(anonymous, config)
+    with pytest.raises(TypeError, match="env_id is for a model or a path"):
+        CEMPlanner(ModelDynamics(pendulum_model, PENDULUM), config, env_id=PENDULUM)
+
+
 def test_run_plan_refuses_bad_arguments(pendulum_model: Path) -> None:
     cases: list[tuple[dict[str, Any], type[Exception], str]] = [
         ({"env_id": "physprior/MassSpring-v0"}, ValueError, "MassSpring"),
