@@ -33,10 +33,13 @@ class Recorder:
         extra: `meta.extra` (JSON-serialisable); `complete` is added at each flush.
         start: rows of an earlier part of the run (resume); they are copied in first and the
             next episode gets the id after their last one.
+        continue_episode: with `start`, continue the episode the earlier part left open (see
+            below) under its id, rather than starting a new one; `open_steps` says how many
+            of its steps are recorded already.
 
     The episode still running at a flush is written with its last row marked `truncated` (the
-    in-memory row keeps its real flags), so every episode of every file ends with a flag, and a
-    resumed run starts a new episode rather than continuing it.
+    in-memory row keeps its real flags) and `meta.extra["open_episode"]` set, so every episode
+    of every file ends with a flag, and a resumed run can tell that flag from a real time limit.
     """
 
     def __init__(
@@ -51,6 +54,7 @@ class Recorder:
         seed: int,
         extra: dict[str, Any],
         start: TransitionDataset | None = None,
+        continue_episode: bool = False,
     ) -> None:
         self.path = Path(path)
         self.info = info
@@ -69,21 +73,31 @@ class Recorder:
         self.rows = 0
         #: Id of the episode the next row belongs to.
         self.episode = 0
+        #: Steps of episode `episode` recorded so far (non-zero when a resume continues one).
+        self.open_steps = 0
         if start is not None and len(start):
-            self._load(start)
+            self._load(start, continue_episode)
 
-    def _load(self, start: TransitionDataset) -> None:
+    def _load(self, start: TransitionDataset, continue_episode: bool) -> None:
         n = len(start)
         if n > self.capacity:
             raise ValueError(f"the dataset holds {n} rows, more than the {self.capacity} asked for")
         for name in ("obs", "actions", "next_obs", "rewards", "terminated", "truncated"):
             getattr(self, name)[:n] = getattr(start, name)
         self.episode_ids[:n] = start.episode
-        # An episode cut by an earlier flush or kill stays cut: the next row starts a new one.
-        if not (start.terminated[-1] or start.truncated[-1]):
-            self.truncated[n - 1] = True
         self.rows = n
-        self.episode = int(start.episode.max()) + 1
+        last = int(start.episode[-1])
+        cut = bool(start.meta.extra.get("open_episode", False))
+        if continue_episode and cut and not start.terminated[-1]:
+            # The last row's truncation was the flush's, not the env's: the episode goes on.
+            self.truncated[n - 1] = False
+            self.episode = last
+            self.open_steps = int(np.count_nonzero(start.episode == last))
+        else:
+            # An episode cut by an earlier flush or kill stays cut: the next row starts anew.
+            if not start.terminated[-1]:
+                self.truncated[n - 1] = True
+            self.episode = int(start.episode.max()) + 1
 
     def add(
         self,
@@ -102,6 +116,7 @@ class Recorder:
         i = self.rows
         if i >= self.capacity:
             raise RuntimeError(f"the recorder is full ({self.capacity} rows)")
+        self.open_steps = 0 if terminated or truncated else self.open_steps + 1
         self.obs[i] = obs
         self.actions[i] = action
         self.next_obs[i] = next_obs
@@ -121,7 +136,8 @@ class Recorder:
         """The rows so far as a dataset (copies); an unfinished episode ends `truncated`."""
         n = self.rows
         truncated = self.truncated[:n].copy()
-        if n and not (self.terminated[n - 1] or truncated[n - 1]):
+        open_episode = bool(n) and not (self.terminated[n - 1] or truncated[n - 1])
+        if open_episode:
             truncated[n - 1] = True
         return TransitionDataset(
             obs=self.obs[:n].copy(),
@@ -139,7 +155,7 @@ class Recorder:
                 agent=self.agent,
                 seed=self.seed,
                 steps=n,
-                extra={**self.extra, "complete": self.full},
+                extra={**self.extra, "complete": self.full, "open_episode": open_episode},
             ),
         )
 

@@ -209,6 +209,8 @@ def _collect(config: CollectConfig, path: Path, started: float) -> CollectResult
             "env_kwargs": json_safe(config.env_kwargs),
             "resumed_at": previous + ([rows_before] if rows_before else []),
         }
+        if start is not None and "solver_warmstart" in start.meta.extra:
+            extra["solver_warmstart"] = start.meta.extra["solver_warmstart"]
         if sac_kwargs is not None:
             import stable_baselines3
 
@@ -229,6 +231,7 @@ def _collect(config: CollectConfig, path: Path, started: float) -> CollectResult
             seed=config.seed,
             extra=extra,
             start=start,
+            continue_episode=sac_kwargs is None,  # the random agent re-enters it exactly
         )
         bar = progress_bar(
             total=config.steps,
@@ -364,23 +367,68 @@ def _flush_on_error(flush: Callable[[], object]) -> Iterator[None]:
         raise
 
 
+def _episode_seeds(seed: int, episode: int) -> tuple[int, int]:
+    """The reset seed and the action-stream seed of episode `episode` of a run."""
+    reset, actions = np.random.SeedSequence([seed, episode]).generate_state(2)
+    return int(reset), int(actions)
+
+
+def _start_episode(env: gym.Env[Any, Any], seed: int, episode: int) -> Any:
+    """Reset `env` for episode `episode` and seed its action stream; the first obs."""
+    reset_seed, action_seed = _episode_seeds(seed, episode)
+    env.action_space.seed(action_seed)
+    return env.reset(seed=reset_seed)[0]
+
+
+def _reenter_episode(env: gym.Env[Any, Any], seed: int, recorder: Recorder) -> Any:
+    """Put `env` where the open episode of a resumed run stood: its state, its step count
+    (the time limit's counter) and its action stream, fast-forwarded past the recorded steps."""
+    steps = recorder.open_steps
+    _start_episode(env, seed, recorder.episode)
+    for _ in range(steps):
+        env.action_space.sample()
+    obs, _ = env.reset(options={"state": recorder.next_obs[recorder.rows - 1]})
+    warmstart = recorder.extra.get("solver_warmstart")
+    if warmstart is not None:
+        # MuJoCo starts its constraint solver from the previous step's accelerations, which
+        # a reset to [qpos, qvel] does not carry: restored, the next steps match to the bit.
+        env.unwrapped.data.qacc_warmstart[:] = warmstart
+    wrapper = env
+    while isinstance(wrapper, gym.Wrapper):
+        if isinstance(wrapper, gym.wrappers.TimeLimit):
+            wrapper._elapsed_steps = steps
+        wrapper = wrapper.env
+    return obs
+
+
 def _run_random(
     env: gym.Env[Any, Any], recorder: Recorder, config: CollectConfig, bar: tqdm[Any]
 ) -> None:
-    """Uniform actions from the seeded action space; a new episode after every end."""
-    seed = _part_seed(config.seed, recorder.rows)
-    # A child of the seed: the env's reset stream and the action stream must differ.
-    env.action_space.seed(int(np.random.SeedSequence(seed).spawn(1)[0].generate_state(1)[0]))
-    obs, _ = env.reset(seed=seed)
+    """Uniform actions from the seeded action space; a new episode after every end.
+
+    Every episode's reset and actions are seeded from `(seed, episode id)` alone, so a resumed
+    run re-enters the episode a kill or flush left open and records exactly the rows an
+    uninterrupted run records, bit for bit (on MuJoCo with the solver's warm start, which
+    every flush keeps in `meta.extra["solver_warmstart"]`).
+    """
+    if recorder.open_steps:
+        obs = _reenter_episode(env, config.seed, recorder)
+    else:
+        obs = _start_episode(env, config.seed, recorder.episode)
+    recorder.extra.pop("solver_warmstart", None)
+    data = getattr(env.unwrapped, "data", None)
+    solver = getattr(data, "qacc_warmstart", None)  # MuJoCo envs only
     every = config.flush_every
     with _flush_on_error(recorder.flush):
         while not recorder.full:
             action = env.action_space.sample()
             next_obs, reward, terminated, truncated, _ = env.step(action)
             recorder.add(obs, action, next_obs, float(reward), terminated, truncated)
+            if solver is not None:  # kept with the rows, so any flush can resume exactly
+                recorder.extra["solver_warmstart"] = solver.tolist()
             bar.update(1)
             if terminated or truncated:
-                obs, _ = env.reset()
+                obs = _start_episode(env, config.seed, recorder.episode)
             else:
                 obs = next_obs
             if recorder.rows % every == 0 and not recorder.full:
