@@ -19,11 +19,14 @@ env's own float64 reward through `info` so the dataset keeps it exactly.
 The agent state for resuming is one safetensors file: the policy's `state_dict` (actor, critic,
 target critic), SAC's `log_ent_coef`, and the Adam states of the actor, critic and entropy
 optimisers (moment tensors as tensors, their `param_groups` as JSON in the file's metadata),
-plus the step and update counters. Nothing is pickled, so loading runs no code. Not restored:
-the replay buffer's own bytes (it is refilled from the dataset instead, actions rescaled to
-`[-1, 1]` by SB3's `scale_action`, so they may differ from SB3's stored ones in the last float32
-bit), the random number generators (the resumed part is seeded from the seed and the row count),
-and the unfinished episode (the resumed part starts a new one).
+the step and update counters, and the run state of `_collect_resume` (random generators, where
+the env stands, the replay buffer's stored actions). Nothing is pickled, so loading runs no
+code. The replay buffer's other contents are refilled from the dataset, in SB3's own layout.
+
+The callback writes both files at the start of an SB3 rollout, after the previous step's
+gradient update, where the state above decides everything that follows; the dataset first,
+then the agent state, so a kill between the two leaves rows ahead of the agent, which a resume
+discards and records again, identically.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.torch import load as load_tensors
@@ -48,6 +52,8 @@ from physprior._io import atomic_write
 from physprior.data import TransitionDataset
 
 from ._collect_record import Recorder, json_safe
+from ._collect_resume import PREFIX as RUN_PREFIX
+from ._collect_resume import capture
 
 if TYPE_CHECKING:
     from stable_baselines3 import SAC
@@ -56,7 +62,9 @@ if TYPE_CHECKING:
 #: Key in `info` under which `ExactReward` passes the env's float64 reward.
 REWARD_KEY = "physprior.reward"
 #: Version of the agent-state file; bump on an incompatible change.
-AGENT_STATE_VERSION = 1
+AGENT_STATE_VERSION = 2
+#: Versions `restore_agent_state` reads (version 1 has no run state: its resume is not exact).
+READABLE_VERSIONS = (1, 2)
 
 
 class ExactReward(gym.Wrapper[Any, Any, Any, Any]):
@@ -114,9 +122,11 @@ def folderless_logger(verbose: bool) -> Logger:
 class RecordCallback(BaseCallback):
     """Records every env step SAC takes into a `Recorder`; flushes every `flush_every` rows.
 
-    `flush` (the recorder's flush plus the agent state) runs when the row count reaches a
-    multiple of `flush_every`. The run stops (on_step returns False) rather than record past
-    the recorder's capacity, which only an episode-based `train_freq` could reach.
+    `flush` (the recorder's flush, then the agent state) runs at the start of the first
+    rollout after the row count reaches a multiple of `flush_every`: after that step's
+    gradient update, where the saved state decides the rest of the run. The run stops
+    (on_step returns False) rather than record past the recorder's capacity, which only an
+    episode-based `train_freq` could reach.
     """
 
     def __init__(
@@ -131,6 +141,13 @@ class RecordCallback(BaseCallback):
         self.flush = flush
         self.flush_every = int(flush_every)
         self.bar = bar
+        self._flushed_at = recorder.rows
+
+    def _on_rollout_start(self) -> None:
+        rows = self.recorder.rows
+        if rows != self._flushed_at and rows % self.flush_every == 0 and not self.recorder.full:
+            self.flush()  # the end of the run writes anyway
+            self._flushed_at = rows
 
     def _on_step(self) -> bool:
         rec = self.recorder
@@ -151,8 +168,6 @@ class RecordCallback(BaseCallback):
         )
         if self.bar is not None:
             self.bar.update(1)
-        if rec.rows % self.flush_every == 0 and not rec.full:  # the end writes anyway
-            self.flush()
         return True
 
 
@@ -190,6 +205,9 @@ def save_agent_state(model: SAC, path: str | os.PathLike[str], rows: int) -> Pat
         "episode_num": int(model._episode_num),
         "param_groups": json_safe(groups),
     }
+    if model._last_obs is not None and model.replay_buffer is not None:
+        run_tensors, header["run"] = capture(model)
+        tensors.update(run_tensors)
     blob = save_tensors(tensors, metadata={"physprior": json.dumps(header)})
     return atomic_write(path, lambda handle: handle.write(blob))
 
@@ -209,10 +227,10 @@ def restore_agent_state(model: SAC, path: str | os.PathLike[str]) -> int:
         header = json.loads(metadata["physprior"])
     except (KeyError, json.JSONDecodeError):
         raise ValueError(f"{source} is not a physprior SAC state file") from None
-    if header.get("version") != AGENT_STATE_VERSION:
+    if header.get("version") not in READABLE_VERSIONS:
         raise ValueError(
             f"{source}: agent state version {header.get('version')} is not supported "
-            f"(this physprior reads version {AGENT_STATE_VERSION})"
+            f"(this physprior reads versions {', '.join(map(str, READABLE_VERSIONS))})"
         )
     try:
         tensors = load_tensors(source.read_bytes())
@@ -248,13 +266,37 @@ def restore_agent_state(model: SAC, path: str | os.PathLike[str]) -> int:
     return int(header["rows"])
 
 
+def agent_state_rows(path: str | os.PathLike[str]) -> int | None:
+    """The row count a readable agent-state file was saved at (None if it is not one)."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            header = json.loads((handle.metadata() or {})["physprior"])
+        return int(header["rows"])
+    except Exception:  # damaged or foreign: `restore_agent_state` says why, with the file
+        return None
+
+
+def read_run_state(
+    path: str | os.PathLike[str],
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    """The run state (`_collect_resume.capture`) in a checked agent-state file, or None for a
+    version-1 file, which has none."""
+    with safe_open(str(path), framework="pt") as handle:
+        header = json.loads((handle.metadata() or {})["physprior"])
+        if "run" not in header:
+            return None
+        tensors = {k: handle.get_tensor(k) for k in handle.keys() if k.startswith(RUN_PREFIX)}
+    return tensors, header["run"]
+
+
 def _tuples(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """JSON turned Adam's `betas` tuple into a list; give torch back its tuple."""
     return [{k: tuple(v) if k == "betas" else v for k, v in g.items()} for g in groups]
 
 
 def refill_buffer(model: SAC, dataset: TransitionDataset) -> None:
-    """Put the dataset's newest rows (up to the buffer's size) into SAC's replay buffer.
+    """Put the dataset's newest rows (up to the buffer's size) into SAC's replay buffer, each
+    in the slot SB3's circular buffer gave it (row `r` at `r % buffer_size`).
 
     Actions are rescaled to `[-1, 1]` as SB3 stores them, rewards stored float32 as SB3 does,
     `dones = terminated | truncated` and `timeouts = truncated`. The buffer must be a plain
@@ -265,19 +307,21 @@ def refill_buffer(model: SAC, dataset: TransitionDataset) -> None:
         raise RuntimeError("this SAC has no replay buffer yet")
     if buffer.n_envs != 1 or getattr(buffer, "optimize_memory_usage", False):
         raise ValueError("resuming refills a one-env replay buffer without optimize_memory_usage")
-    n = min(len(dataset), int(buffer.buffer_size))
-    rows = slice(len(dataset) - n, len(dataset))
+    total, size = len(dataset), int(buffer.buffer_size)
+    n = min(total, size)
+    rows = np.arange(total - n, total)
+    slots = rows % size  # where SB3's circular buffer put each row
     space = model.action_space
     assert isinstance(space, gym.spaces.Box)
     scaled = model.policy.scale_action(dataset.actions[rows].astype(space.dtype))
-    buffer.observations[:n, 0] = dataset.obs[rows]
-    buffer.next_observations[:n, 0] = dataset.next_obs[rows]
-    buffer.actions[:n, 0] = scaled
-    buffer.rewards[:n, 0] = dataset.rewards[rows]
-    buffer.dones[:n, 0] = dataset.terminated[rows] | dataset.truncated[rows]
-    buffer.timeouts[:n, 0] = dataset.truncated[rows]
-    buffer.pos = n % int(buffer.buffer_size)
-    buffer.full = n == int(buffer.buffer_size)
+    buffer.observations[slots, 0] = dataset.obs[rows]
+    buffer.next_observations[slots, 0] = dataset.next_obs[rows]
+    buffer.actions[slots, 0] = scaled
+    buffer.rewards[slots, 0] = dataset.rewards[rows]
+    buffer.dones[slots, 0] = dataset.terminated[rows] | dataset.truncated[rows]
+    buffer.timeouts[slots, 0] = dataset.truncated[rows]
+    buffer.pos = total % size
+    buffer.full = total >= size
 
 
 def save_policy_zip(model: SAC, path: str | os.PathLike[str]) -> Path:

@@ -16,13 +16,18 @@ Files, for `out = "runs/hopper.npz"`:
 - `runs/hopper.sac.zip` (SAC, at the end): SB3's own file of the trained agent, for
   `stable_baselines3.SAC.load` (SB3's format pickles parts of it; physprior never loads it).
 
-`resume=True` continues the file up to `steps` rows: the episode ids and the row count carry
-on, and SAC gets back its weights (actor, critic, target critic, entropy coefficient), its Adam
-states and its step counters from the safetensors file, and its replay buffer refilled from the
-dataset. Not restored: the random number generators (the resumed part is seeded from `seed` and
-the row count, so it is reproducible but differs from an uninterrupted run) and the episode
-running at the kill (it stays cut; the resumed part starts a new episode). A resume also
-extends a finished file to a larger `steps`.
+`resume=True` continues the file up to `steps` rows, and the result is the run an
+uninterrupted call records, bit for bit (same `steps`; tested after SIGKILL, SIGINT and a
+crash, on physics and MuJoCo envs). The random agent seeds every episode's reset and actions
+from `(seed, episode id)`, so it re-enters the episode a kill left open (its state, its
+time-limit count, its action stream, MuJoCo's solver warm start). SAC gets back, from the
+safetensors file, its weights (actor, critic, target critic, entropy coefficient), Adam
+states, step counters and the run state of `_collect_resume` (every random generator, where
+the env stands, the replay buffer's stored actions), and its replay buffer refilled from the
+dataset. The agent state is written at flushes only; rows recorded after the last one (an
+interruption between flushes keeps them in the file) are recorded again on resume, with a
+warning that says how many. A resume may also extend a finished file to a larger `steps`;
+SAC's `learning_starts` and buffer size then follow the new `steps`.
 
 Recording costs little next to SAC's own work: the callback copies a handful of numbers per
 step into preallocated arrays (`benchmarks/collect_overhead.py` measures it).
@@ -39,6 +44,7 @@ step into preallocated arrays (`benchmarks/collect_overhead.py` measures it).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 import warnings
@@ -175,6 +181,8 @@ def collect(config: CollectConfig) -> CollectResult:
 def _collect(config: CollectConfig, path: Path, started: float) -> CollectResult:
     """`collect` once the config is checked and the output locked."""
     start = _previous_part(config, path)
+    if start is not None and config.agent == "sac":
+        start = _sac_start(start, sac_paths(path)[1])
     rows_before = 0 if start is None else len(start)
     sac_kwargs = _sac_kwargs(config, start) if config.agent == "sac" else None
     if start is not None and rows_before == config.steps:
@@ -201,6 +209,14 @@ def _collect(config: CollectConfig, path: Path, started: float) -> CollectResult
             raise TypeError(f"{config.env_id} needs a bounded Box action space, got {space}")
         if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
             raise TypeError(f"{config.env_id} needs a flat Box observation space, got {obs_space}")
+        # A SAC resume is exact when it continues the same run (not an extension to more
+        # steps, whose learning_starts and buffer size differ) from a state that has a run state.
+        exact_sac = (
+            sac_kwargs is not None
+            and start is not None
+            and start.meta.extra.get("target_steps") == config.steps
+            and _exact_sac_resume(path)
+        )
         previous = [] if start is None else list(start.meta.extra.get("resumed_at", []))
         extra: dict[str, Any] = {
             "target_steps": int(config.steps),
@@ -231,7 +247,8 @@ def _collect(config: CollectConfig, path: Path, started: float) -> CollectResult
             seed=config.seed,
             extra=extra,
             start=start,
-            continue_episode=sac_kwargs is None,  # the random agent re-enters it exactly
+            # Both agents re-enter an episode left open exactly (SAC from a version-2 state).
+            continue_episode=sac_kwargs is None or exact_sac,
         )
         bar = progress_bar(
             total=config.steps,
@@ -246,7 +263,7 @@ def _collect(config: CollectConfig, path: Path, started: float) -> CollectResult
                 _run_random(env, recorder, config, bar)
             else:
                 policy_path, state_path_out = _run_sac(
-                    env, recorder, config, sac_kwargs, start, bar
+                    env, recorder, config, sac_kwargs, start, bar, exact=exact_sac
                 )
     finally:
         env.close()
@@ -343,6 +360,46 @@ def _sac_kwargs(config: CollectConfig, start: TransitionDataset | None) -> dict[
                 f"cannot resume {config.out}: the SAC settings differ in {', '.join(differ)}"
             )
     return kwargs
+
+
+def _sac_start(start: TransitionDataset, state_path: Path) -> TransitionDataset:
+    """The rows a SAC resume continues from: those the agent state was saved at.
+
+    Rows recorded after the agent's last save (an interruption between flushes, or a kill
+    between the two writes of a flush) are dropped here and recorded again, identically.
+    """
+    from ._collect_sac import agent_state_rows
+
+    if not state_path.is_file():
+        return start  # `_run_sac` refuses it with its own message
+    saved = agent_state_rows(state_path)
+    if saved is None or saved >= len(start):
+        return start
+    warnings.warn(
+        f"{state_path} was saved at {saved} rows, {len(start)} are recorded: the resume "
+        f"continues from row {saved} and records the {len(start) - saved} after it again",
+        stacklevel=3,
+    )
+    kept = start.take(np.arange(saved))
+    last = saved - 1
+    open_episode = not (bool(kept.terminated[last]) or bool(kept.truncated[last]))
+    extra = {**kept.meta.extra, "open_episode": open_episode}
+    if open_episode:  # every saved episode ends with a flag; this one is the cut's
+        truncated = kept.truncated.copy()
+        truncated[last] = True
+        kept = dataclasses.replace(kept, truncated=truncated)
+    return dataclasses.replace(kept, meta=dataclasses.replace(kept.meta, extra=extra))
+
+
+def _exact_sac_resume(path: Path) -> bool:
+    """Whether the SAC state beside `path` carries a run state (an exact resume)."""
+    from ._collect_sac import read_run_state
+
+    state_path = sac_paths(path)[1]
+    try:
+        return state_path.is_file() and read_run_state(state_path) is not None
+    except Exception:  # damaged: `_run_sac` refuses it with the file's name and the reason
+        return False
 
 
 def _part_seed(seed: int, rows: int) -> int:
@@ -442,16 +499,21 @@ def _run_sac(
     sac_kwargs: dict[str, Any],
     start: TransitionDataset | None,
     bar: tqdm[Any],
+    *,
+    exact: bool,
 ) -> tuple[Path, Path]:
-    """SAC learning for the remaining steps, every step recorded by a callback."""
+    """SAC learning for the remaining steps, every step recorded by a callback; `exact`: the
+    resume restores the run state, so it continues the run exactly."""
     import torch
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv
 
+    from ._collect_resume import restore as restore_run_state
     from ._collect_sac import (
         ExactReward,
         RecordCallback,
         make_sac,
+        read_run_state,
         refill_buffer,
         restore_agent_state,
         save_agent_state,
@@ -468,23 +530,29 @@ def _run_sac(
         if start is not None:
             if not state_path.is_file():
                 raise ValueError(f"cannot resume {config.out}: no SAC state file {state_path}")
-            saved_rows = restore_agent_state(model, state_path)
-            if saved_rows != len(start):
-                # A kill between the two writes of a flush: the agent is one flush ahead.
+            restore_agent_state(model, state_path)
+            refill_buffer(model, recorder.dataset())
+            run_state = read_run_state(state_path)
+            if exact and run_state is not None:
+                restore_run_state(model, *run_state, open_steps=recorder.open_steps)
+            elif run_state is None:
                 warnings.warn(
-                    f"{state_path} was saved at {saved_rows} rows, the dataset holds "
-                    f"{len(start)}; resuming with that agent",
+                    f"{state_path} predates exact resumes (no random generator states): "
+                    "the rows from here on differ from an uninterrupted run",
                     stacklevel=2,
                 )
-            model.num_timesteps = len(start)
-            refill_buffer(model, recorder.dataset())
+            # else: an extension to more steps, a new part of the run (a new episode) by design
 
         def flush() -> None:
-            save_agent_state(model, state_path, recorder.rows)
+            # The rows first: a kill between the writes leaves rows ahead of the agent, which
+            # the resume discards and records again (`_sac_start`).
             recorder.flush()
+            save_agent_state(model, state_path, recorder.rows)
 
         callback = RecordCallback(recorder, flush, config.flush_every, bar)
-        with _flush_on_error(flush):
+        # An interruption between flushes keeps its rows; the agent state stays at the last
+        # flush (mid-step it would not be a state to resume from).
+        with _flush_on_error(recorder.flush):
             model.learn(
                 total_timesteps=config.steps - recorder.rows,
                 callback=callback,

@@ -222,64 +222,70 @@ def test_random_resume_on_mujoco_is_bit_identical(tmp_path: Path) -> None:
         np.testing.assert_array_equal(getattr(resumed, name), getattr(whole, name), err_msg=name)
 
 
-def test_sac_crash_flushes_and_resume_restores_the_agent(
+def test_sac_crash_flushes_and_resume_is_the_uninterrupted_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A crash keeps every recorded row; the resume continues from the agent's last flush (row
+    200), records the rows after it again, and the whole equals an uninterrupted run, bit for
+    bit: same actions, same states, same episodes."""
     from physprior.envs.pendulum import PendulumEnv
 
-    out = tmp_path / "crash.npz"
+    def config(out: str, resume: bool = False) -> CollectConfig:
+        return CollectConfig(PENDULUM, 320, str(tmp_path / out), seed=2, flush_every=100,
+                             progress=False, max_episode_steps=120, sac_kwargs=TINY_SAC,
+                             resume=resume)  # fmt: skip
+
+    whole = collect(config("whole.npz")).dataset
     calls = {"n": 0}
     step = PendulumEnv.step
 
     def failing_step(self: PendulumEnv, action: object) -> object:
         calls["n"] += 1
-        if calls["n"] == 181:
+        if calls["n"] == 231:
             raise RuntimeError("simulated crash")
         return step(self, action)
 
     monkeypatch.setattr(PendulumEnv, "step", failing_step)
-    config = CollectConfig(
-        PENDULUM,
-        260,
-        str(out),
-        seed=2,
-        flush_every=100,
-        progress=False,
-        max_episode_steps=120,
-        sac_kwargs=TINY_SAC,
-    )
     with pytest.raises(RuntimeError, match="simulated crash"):
-        collect(config)
+        collect(config("crash.npz"))
     monkeypatch.setattr(PendulumEnv, "step", step)
 
+    out = tmp_path / "crash.npz"
     ds = TransitionDataset.load(out)
-    assert len(ds) == 180  # flushed on the error: every step before it
+    assert len(ds) == 230  # flushed on the error: every step before it
     _zip, state_path = sac_paths(out)
     header = _header(state_path)
-    assert header["rows"] == 180 and header["n_updates"] == 80
+    assert header["rows"] == 200 and header["n_updates"] == 100  # the last regular flush
 
-    result = collect(
-        CollectConfig(
-            PENDULUM,
-            260,
-            str(out),
-            seed=2,
-            flush_every=100,
-            progress=False,
-            max_episode_steps=120,
-            sac_kwargs=TINY_SAC,
-            resume=True,
-        )
-    )
+    with pytest.warns(UserWarning, match="continues from row 200 and records the 30 after it"):
+        result = collect(config("crash.npz", resume=True))
     both = result.dataset
-    assert len(both) == 260 and result.new_rows == 80
-    np.testing.assert_array_equal(both.actions[:180], ds.actions)
-    assert both.episode[180] == ds.episode[-1] + 1
+    assert len(both) == 320 and result.new_rows == 120
     _check_episodes(both)
+    for name in ("obs", "actions", "next_obs", "rewards", "terminated", "truncated", "episode"):
+        np.testing.assert_array_equal(getattr(both, name), getattr(whole, name), err_msg=name)
     header = _header(state_path)
-    # The counters carried on: 80 updates before, one per step after.
-    assert header["num_timesteps"] == 260 and header["n_updates"] == 160
-    assert _replay(both.take(np.arange(180, 260)), exact=True) == 80
+    assert header["num_timesteps"] == 320 and header["n_updates"] == 220
+    assert _replay(both.take(np.arange(200, 320)), exact=True) == 120
+
+
+def test_sac_extends_a_finished_run_as_a_new_part(tmp_path: Path) -> None:
+    """Extending a finished SAC run to more steps (its learning_starts and buffer size follow
+    the new count) continues the agent and starts a new episode; the rows replay exactly."""
+    out = tmp_path / "sac.npz"
+
+    def run(steps: int, resume: bool) -> TransitionDataset:
+        settings = {"max_episode_steps": 120, "sac_kwargs": TINY_SAC, "resume": resume}
+        config = CollectConfig(PENDULUM, steps, str(out), seed=0, progress=False, **settings)
+        return collect(config).dataset
+
+    first = run(150, resume=False)
+    longer = run(230, resume=True)
+    np.testing.assert_array_equal(longer.actions[:150], first.actions)
+    assert longer.episode[150] == first.episode[-1] + 1
+    _check_episodes(longer)
+    assert _header(sac_paths(out)[1])["num_timesteps"] == 230
+    assert _replay(longer.take(np.arange(150, 230)), exact=True) == 80
 
 
 def test_agent_state_round_trip_restores_weights_optimisers_and_buffer() -> None:
