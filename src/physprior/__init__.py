@@ -29,11 +29,16 @@ __all__ = [
     "load_model",
 ]
 
-# The learned env is registered by its entry-point string, so that `import physprior` does not
-# import torch; its episode length follows the base env, so the env truncates itself (no
-# `max_episode_steps` here).
+# The learned env is registered by its entry-point strings, so that `import physprior` does
+# not import torch; its episode length follows the base env, so the env truncates itself (no
+# `max_episode_steps` here). `gym.make_vec("physprior/Learned-v0", num_envs=N,
+# vectorization_mode="vector_entry_point", ...)` builds one `LearnedVectorEnv` of N copies.
 if "physprior/Learned-v0" not in gym.registry:
-    gym.register(id="physprior/Learned-v0", entry_point="physprior.learned_env:LearnedDynamicsEnv")
+    gym.register(
+        id="physprior/Learned-v0",
+        entry_point="physprior.learned_env:LearnedDynamicsEnv",
+        vector_entry_point="physprior.learned_env:LearnedVectorEnv",
+    )
 
 _LAZY = {
     "load_model": "physprior.training",

@@ -108,6 +108,20 @@ def make_base_env(base_env_id: str) -> Any:
     return core
 
 
+def _autoreset_mode(mode: AutoresetMode | str) -> AutoresetMode:
+    """`mode` as an `AutoresetMode` (its value, e.g. "NextStep", is accepted too)."""
+    if isinstance(mode, AutoresetMode) and mode is not AutoresetMode.DISABLED:
+        return mode
+    allowed = (AutoresetMode.SAME_STEP, AutoresetMode.NEXT_STEP)
+    for candidate in allowed:
+        if mode == candidate.value:
+            return candidate
+    raise ValueError(
+        f"autoreset_mode must be one of {[m.value for m in allowed]} (AutoresetMode members), "
+        f"got {mode!r}"
+    )
+
+
 def _check_bound(bound: float | None) -> float:
     if bound is not None and (isinstance(bound, bool) or not isinstance(bound, numbers.Real)):
         raise TypeError(
@@ -606,15 +620,21 @@ class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArr
     `max_episode_steps` or when its state diverges. `info["model_diverged"]` is a bool array
     `(N,)` at every step.
 
-    Autoreset: `AutoresetMode.SAME_STEP` (`metadata["autoreset_mode"]`). A copy whose episode
-    ends is reset within the same step: `obs` holds its new initial state, and
-    `info["final_obs"]` `(N, D)` holds the state every copy reached before any reset (equal to
-    `obs` where the mask `info["_final_obs"]` is False), present on steps where any copy ended.
-    Chosen over NEXT_STEP because every step is then a real model transition for every copy:
-    NEXT_STEP spends a step per finished episode on a reset whose action is ignored, which with
-    many copies and divergence-truncated episodes wastes model calls and puts fake transitions
-    in front of agents that store every step (MBPO), while `final_obs` gives what truncated
-    transitions need for bootstrapping.
+    Autoreset (`autoreset_mode`, also in `metadata["autoreset_mode"]`):
+
+    - `AutoresetMode.SAME_STEP` (the default): a copy whose episode ends is reset within the
+      same step: `obs` holds its new initial state, and `info["final_obs"]` `(N, D)` holds the
+      state every copy reached before any reset (equal to `obs` where the mask
+      `info["_final_obs"]` is False), present on steps where any copy ended. The default
+      because every step is then a real model transition for every copy, and `final_obs`
+      gives what truncated transitions need for bootstrapping. SB3's `VecEnv` works this way
+      (`as_sb3()`).
+    - `AutoresetMode.NEXT_STEP` (Gymnasium's default, which its vector observation wrappers
+      require): a copy whose episode ended returns its final state, and on the next step it
+      is reset instead of stepped (its action ignored; reward 0, both flags False).
+
+    `render_mode="rgb_array"`: `render()` returns a tuple of the `N` copies' frames, each
+    drawn by the base env (as Gymnasium's `SyncVectorEnv` does).
 
     `reset(seed=s)` draws copy 0 as the single env's `reset(seed=s)` does and the rest from
     the same stream; `reset(options={"state": Z})` starts every copy from `Z` `(N, D)`, and
@@ -631,7 +651,7 @@ class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArr
     """
 
     metadata: dict[str, Any] = {  # noqa: RUF012
-        "render_modes": [],
+        "render_modes": ["rgb_array"],
         "autoreset_mode": AutoresetMode.SAME_STEP,
     }
 
@@ -646,9 +666,17 @@ class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArr
         bound: float | None = None,
         max_episode_steps: int | None = None,
         device: str | torch.device = "cpu",
+        autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
+        render_mode: str | None = None,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        mode = _autoreset_mode(autoreset_mode)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode={render_mode!r} is not supported; use one of "
+                f"{self.metadata['render_modes']} or None"
+            )
         resolved = _pick_model(model, model_path)
         self.dynamics = ModelDynamics(
             resolved, _pick_base_id(resolved, base_env_id), bound=bound, device=device
@@ -661,7 +689,13 @@ class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArr
         self.observation_space = gym.vector.utils.batch_space(base.observation_space, num_envs)
         self.action_space = gym.vector.utils.batch_space(base.action_space, num_envs)
         self.max_episode_steps = _episode_length(max_episode_steps, self.dynamics)
-        self.metadata = {**self.metadata, "render_fps": max(1, round(1.0 / float(base.dt)))}
+        self.metadata = {
+            **self.metadata,
+            "render_fps": max(1, round(1.0 / float(base.dt))),
+            "autoreset_mode": mode,
+        }
+        self.render_mode = render_mode
+        self._render_env: Any = None
         self.dt: float = float(base.dt)
         self.q_dim: int = int(base.q_dim)
         self.state_layout: str = str(base.state_layout)
@@ -670,6 +704,14 @@ class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArr
         self._state: Tensor | None = None
         self._steps = torch.zeros(num_envs, dtype=torch.long, device=self.dynamics.device)
         self._all = torch.ones(num_envs, dtype=torch.bool, device=self.dynamics.device)
+        # NEXT_STEP: the copies whose episode ended on the last step (reset on the next one).
+        self._ended = torch.zeros(num_envs, dtype=torch.bool, device=self.dynamics.device)
+
+    @property
+    def autoreset_mode(self) -> AutoresetMode:
+        """How a finished copy restarts (`metadata["autoreset_mode"]`; see the class doc)."""
+        mode: AutoresetMode = self.metadata["autoreset_mode"]
+        return mode
 
     @property
     def state(self) -> Tensor | None:
@@ -706,6 +748,7 @@ class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArr
             state[rows] = fresh
             self._state = state
         self._steps[rows] = 0
+        self._ended[rows] = False
         return self._numpy(self._state), {}
 
     def step(
@@ -754,6 +797,8 @@ class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArr
         truncated = diverged
         if self.max_episode_steps is not None:
             truncated = truncated | (self._steps >= self.max_episode_steps)
+        if self.autoreset_mode is AutoresetMode.NEXT_STEP:
+            return self._next_step_reset(next_obs, reward, terminated, truncated, diverged)
         done = terminated | truncated
         info: dict[str, Tensor] = {"model_diverged": diverged, "_model_diverged": self._all}
         rows = torch.nonzero(done).squeeze(-1)
@@ -766,8 +811,62 @@ class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArr
         self._state = next_obs
         return next_obs, reward, terminated, truncated, info
 
+    def _next_step_reset(
+        self,
+        next_obs: Tensor,
+        reward: Tensor,
+        terminated: Tensor,
+        truncated: Tensor,
+        diverged: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Tensor]]:
+        """NEXT_STEP: the copies that ended last step restart now (their transition above is
+        discarded: a model step from a final state), the others keep their transition."""
+        ended = self._ended
+        rows = torch.nonzero(ended).squeeze(-1)
+        if rows.numel():
+            next_obs = next_obs.clone()
+            next_obs[rows] = self._initial.draw(int(rows.numel()), self.np_random)
+            self._steps[rows] = 0
+            zero = torch.zeros_like(ended)
+            reward = torch.where(ended, torch.zeros_like(reward), reward)
+            terminated = torch.where(ended, zero, terminated)
+            truncated = torch.where(ended, zero, truncated)
+            diverged = torch.where(ended, zero, diverged)
+        self._ended = terminated | truncated
+        self._state = next_obs
+        info = {"model_diverged": diverged, "_model_diverged": self._all}
+        return next_obs, reward, terminated, truncated, info
+
+    def render(self) -> tuple[NDArray[np.uint8], ...] | None:
+        """The `N` copies' current frames (`render_mode="rgb_array"`), drawn by the base env."""
+        if self.render_mode is None:
+            gym.logger.warn(
+                "LearnedVectorEnv.render() called without a render_mode; "
+                'pass render_mode="rgb_array" to the constructor or gym.make_vec'
+            )
+            return None
+        if self._state is None:
+            raise RuntimeError("LearnedVectorEnv.render() called before reset()")
+        if self._render_env is None:
+            self._render_env = gym.make(self.base_env_id, render_mode=self.render_mode).unwrapped
+        frames = []
+        for state in self._state.detach().cpu().double().numpy():
+            self._render_env.reset(options={"state": state})
+            frames.append(self._render_env.render())
+        return tuple(frames)
+
+    def as_sb3(self) -> Any:
+        """This vector env as a Stable-Baselines3 `VecEnv` (`physprior.learned_env_sb3`), so
+        SB3's algorithms train on all `N` model copies at once."""
+        from physprior.learned_env_sb3 import SB3LearnedVecEnv
+
+        return SB3LearnedVecEnv(self)
+
     def _numpy(self, states: Tensor) -> NDArray[np.float64]:
         return np.array(states.cpu().numpy(), dtype=self._obs_dtype)
 
     def close_extras(self, **kwargs: Any) -> None:
+        if self._render_env is not None:
+            self._render_env.close()
+            self._render_env = None
         self.dynamics.close()
