@@ -13,6 +13,8 @@ Making datasets
     trajectory sets from any physics env.
     `from_replay_buffer(buffer, env)` - an SB3 `ReplayBuffer`, actions back in env units,
     `timeouts` read as truncations, episodes recovered.
+    `from_minari(dataset_or_id)` / `to_minari(ds, dataset_id)` - Minari, the offline-RL
+    dataset standard, both ways (the `minari` extra).
 
 Slicing datasets
     `split_episodes(ds, test_fraction, seed=...)` or `split_episodes(ds, fractions=(...),
@@ -41,6 +43,7 @@ from ._adapters import from_replay_buffer
 from ._dataset import FORMAT_VERSION, DatasetError, DatasetMeta, TransitionDataset
 from ._derivatives import derivative_windows
 from ._generate import generate_trajectories
+from ._minari import from_minari, to_minari
 from ._noise import add_noise
 from ._splits import split_episodes
 from ._windows import Windows, make_windows
@@ -53,8 +56,10 @@ __all__ = [
     "Windows",
     "add_noise",
     "derivative_windows",
+    "from_minari",
     "from_replay_buffer",
     "generate_trajectories",
     "make_windows",
     "split_episodes",
+    "to_minari",
 ]
