@@ -138,7 +138,7 @@ def from_minari(
     if isinstance(dataset, str):
         dataset = minari.load_dataset(dataset)
     known = _recorded_fields(dataset)
-    found = {
+    found: dict[str, Any] = {
         "env_id": env_id or known.get("env_id") or _spec_id(dataset) or "unknown",
         "dt": dt if dt is not None else known.get("dt"),
         "q_dim": q_dim if q_dim is not None else known.get("q_dim"),
