@@ -16,8 +16,8 @@ from physprior.training import save_model
 
 pytest.importorskip("torchrl", reason="the torchrl extra is not installed")
 
-from torchrl.envs import GymEnv, GymWrapper  # noqa: E402
-from torchrl.envs.utils import check_env_specs  # noqa: E402
+from torchrl.envs import GymEnv, GymWrapper
+from torchrl.envs.utils import check_env_specs
 
 INVERTED = "physprior/InvertedPendulumFull-v0"
 
