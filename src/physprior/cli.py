@@ -335,6 +335,10 @@ def _parse_model_config(items: Sequence[str]) -> tuple[tuple[str, object], ...]:
     return tuple(pairs)
 
 
+#: Model config fields `physprior train` takes from the dataset, never from `--set`.
+_DATA_FIELDS = ("obs_dim", "action_dim", "q_dim", "state_layout", "dt", "env_id")
+
+
 def _cmd_train(config: TrainCommandConfig, train_config: Any) -> int:
     import torch
 
@@ -344,6 +348,12 @@ def _cmd_train(config: TrainCommandConfig, train_config: Any) -> int:
 
     # Refuse a bad model name, config field or output folder before reading any data.
     check_config_fields(config.model, dict(config.model_config))
+    from_data = sorted(set(dict(config.model_config)) & set(_DATA_FIELDS))
+    if from_data:
+        raise ValueError(
+            f"--set {', '.join(from_data)}: these come from the dataset's meta "
+            f"({', '.join(_DATA_FIELDS)}) and cannot be set"
+        )
     check_output_folder(config.out, "--out")
     dataset = TransitionDataset.load(config.data)
     try:
