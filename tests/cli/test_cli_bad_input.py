@@ -1,6 +1,8 @@
 """Bad input on the command line, by kind: each case exits 2 with one line naming the
 argument, the value and what is allowed, and writes nothing."""
 
+# ruff: noqa: E501  (the table of cases reads best one case per line)
+
 from __future__ import annotations
 
 from pathlib import Path
