@@ -10,7 +10,7 @@ import pytest
 from physprior.models import make
 from physprior.training import TrainConfig
 
-DIMS = {"obs_dim": 4, "action_dim": 1}
+DIMS = {"obs_dim": 4, "action_dim": 1, "dt": 0.1}
 
 
 @pytest.mark.parametrize(
@@ -20,9 +20,9 @@ DIMS = {"obs_dim": 4, "action_dim": 1}
         ("hidden", True, r"MLPDeltaConfig.hidden must be int, got True \(bool\)"),
         ("hidden", "abc", r"MLPDeltaConfig.hidden must be int, got 'abc' \(str\)"),
         ("obs_dim", "2", r"MLPDeltaConfig.obs_dim must be int, got '2' \(str\)"),
-        ("dt", math.nan, r"MLPDeltaConfig.dt must be float, got nan"),
-        ("dt", math.inf, r"MLPDeltaConfig.dt must be float, got inf"),
-        ("dt", "0.1", r"MLPDeltaConfig.dt must be float, got '0.1' \(str\)"),
+        ("dt", math.nan, r"MLPDeltaConfig.dt must be float or None, got nan"),
+        ("dt", math.inf, r"MLPDeltaConfig.dt must be float or None, got inf"),
+        ("dt", "0.1", r"MLPDeltaConfig.dt must be float or None, got '0.1' \(str\)"),
         ("normalize", 1, r"MLPDeltaConfig.normalize must be bool, got 1 \(int\)"),
         ("state_layout", 2, r"MLPDeltaConfig.state_layout must be str, got 2 \(int\)"),
         ("q_dim", 1.0, r"MLPDeltaConfig.q_dim must be int or None, got 1.0 \(float\)"),
@@ -32,6 +32,12 @@ def test_model_config_refuses_wrong_types(field: str, value: object, message: st
     with pytest.raises(TypeError, match=message) as caught:
         make("mlp", **{**DIMS, field: value})
     assert "\n" not in str(caught.value)
+
+
+def test_dt_is_required() -> None:
+    """No default time step: an ODE model integrates over it and a learned env checks it."""
+    with pytest.raises(TypeError, match=r"dt is required: the time between observations"):
+        make("mlp", obs_dim=4, action_dim=1)
 
 
 def test_model_config_accepts_numpy_scalars_and_refuses_absurd_widths() -> None:

@@ -178,7 +178,7 @@ def check_shapes(name: str, dtype: torch.dtype, **config: Any) -> None:
 
     for b, t, d, a in SHAPE_CASES:
         torch.manual_seed(0)
-        model = make(name, obs_dim=d, action_dim=a, **config).to(dtype)
+        model = make(name, obs_dim=d, action_dim=a, dt=0.1, **config).to(dtype)
         z0 = torch.randn(b, d, dtype=dtype)
         actions = torch.randn(b, t, a, dtype=dtype)
         for mode in (model.train, model.eval):
@@ -203,7 +203,7 @@ def check_bad_inputs(name: str, **config: Any) -> None:
     """Wrong shapes and unknown config fields get a clear one-line error naming the problem."""
     from physprior.models import make
 
-    model = make(name, obs_dim=4, action_dim=2, **config)
+    model = make(name, obs_dim=4, action_dim=2, dt=0.1, **config)
     z, u = torch.zeros(3, 4), torch.zeros(3, 2)
     cases: list[tuple[Callable[[], object], type[Exception], str]] = [
         (
@@ -234,7 +234,7 @@ def check_bad_inputs(name: str, **config: Any) -> None:
         (lambda: model.rollout(z, u), ValueError, r"actions have shape \(3, 2\)"),
         (lambda: model.rollout(z), ValueError, "steps=T"),
         (
-            lambda: make(name, obs_dim=4, nope=1, **config),
+            lambda: make(name, obs_dim=4, dt=0.1, nope=1, **config),
             TypeError,
             r"unknown config field\(s\) 'nope'; valid fields are: obs_dim, ",
         ),

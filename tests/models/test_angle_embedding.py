@@ -21,7 +21,7 @@ CASES = [
 def _model(name: str, **config):
     torch.manual_seed(0)
     config = {"integrator": "rk4", **config}
-    model = make(name, obs_dim=4, hidden=8, angle_embedding=True, **config).double()
+    model = make(name, obs_dim=4, dt=0.1, hidden=8, angle_embedding=True, **config).double()
     actions = torch.randn(5, 2, config.get("action_dim", 0), dtype=torch.float64)
     model.fit_normalization(torch.randn(5, 3, 4, dtype=torch.float64), actions)
     for parameter in model.parameters():  # zero-initialised last layers would hide a bug
@@ -55,8 +55,8 @@ def test_hnn_gradients_through_the_embedding_match_autograd(form: str) -> None:
 
 def test_free_field_adds_to_both_rates_and_starts_at_zero() -> None:
     torch.manual_seed(0)
-    plain = make("hnn", obs_dim=4, hidden=8, form="separable").double()
-    mixed = make("hnn", obs_dim=4, hidden=8, form="separable", free_field=True).double()
+    plain = make("hnn", obs_dim=4, dt=0.1, hidden=8, form="separable").double()
+    mixed = make("hnn", obs_dim=4, dt=0.1, hidden=8, form="separable", free_field=True).double()
     mixed.load_state_dict(plain.state_dict(), strict=False)
     z = torch.randn(3, 4, dtype=torch.float64)
     torch.testing.assert_close(mixed.time_derivative(z), plain.time_derivative(z))
@@ -64,12 +64,12 @@ def test_free_field_adds_to_both_rates_and_starts_at_zero() -> None:
     difference = mixed.time_derivative(z) - plain.time_derivative(z)
     assert difference[:, :2].abs().min() > 0 and difference[:, 2:].abs().min() > 0
     with pytest.raises(ValueError, match="free_field=True adds a free one"):
-        make("hnn", obs_dim=4, form="separable", integrator="leapfrog", free_field=True)
+        make("hnn", obs_dim=4, dt=0.1, form="separable", integrator="leapfrog", free_field=True)
 
 
 def test_models_without_the_embedding_say_so() -> None:
     for name in ("mlp", "srnn", "rnn"):
         with pytest.raises(ValueError, match="angle_embedding is available for node"):
-            make(name, obs_dim=4, angle_embedding=True)
+            make(name, obs_dim=4, dt=0.1, angle_embedding=True)
     with pytest.raises(ValueError, match="averaged-velocity Euler rule"):
-        make("node-so", obs_dim=4, state_layout="qv", angle_embedding=True)
+        make("node-so", obs_dim=4, dt=0.1, state_layout="qv", angle_embedding=True)

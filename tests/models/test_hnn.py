@@ -105,7 +105,7 @@ def test_bad_inputs_refused(bad_inputs_refused):
     ],
 )
 def test_bad_config_refused(config, pattern):
-    config = {"obs_dim": 4, **config}
+    config = {"obs_dim": 4, "dt": 0.1, **config}
     with pytest.raises(ValueError, match=pattern) as caught:
         make("hnn", **config)
     assert "\n" not in str(caught.value)
@@ -375,7 +375,7 @@ def test_other_forms_read_velocities_through_their_own_mass_matrix(form):
     # decon-hnn's NonseparableHNN: a learned M(q) maps v to p and back; the dynamics come
     # from H alone, so a round trip through the conversion is exact.
     torch.manual_seed(0)
-    model = make("hnn", obs_dim=4, hidden=8, form=form, state_layout="qv").double()
+    model = make("hnn", obs_dim=4, dt=0.1, hidden=8, form=form, state_layout="qv").double()
     model.fit_normalization(torch.randn(6, 3, 4, dtype=torch.float64), None)
     for parameter in model.parameters():
         torch.nn.init.normal_(parameter, std=0.3)

@@ -36,13 +36,13 @@ def test_learns_the_action_as_an_input(make_windows, fit_model):
 
 
 def test_defaults_are_the_mbrl_ones():
-    config = make_config("mlp", obs_dim=4)
+    config = make_config("mlp", obs_dim=4, dt=0.1)
     assert (config.activation, config.train_mode) == ("silu", "single")
 
 
 def test_step_is_the_documented_formula():
     torch.manual_seed(0)
-    model = make("mlp", obs_dim=4, action_dim=2, **TINY).double()
+    model = make("mlp", obs_dim=4, dt=0.1, action_dim=2, **TINY).double()
     states = torch.randn(8, 3, 4, dtype=torch.float64) * 3 + 1
     model.fit_normalization(states, torch.randn(8, 2, 2, dtype=torch.float64) * 2)
     z, u = torch.randn(5, 4, dtype=torch.float64), torch.randn(5, 2, dtype=torch.float64)
@@ -63,7 +63,7 @@ def test_integrator_fields_are_ignored():
     outputs = []
     for config in ({}, {"integrator": "euler", "test_integrator": "rk4", "substeps": 7}):
         torch.manual_seed(0)
-        model = make("mlp", obs_dim=5, q_dim=2, action_dim=1, **TINY, **config)
+        model = make("mlp", obs_dim=5, q_dim=2, action_dim=1, dt=0.1, **TINY, **config)
         outputs += [model.train().step(z, u), model.eval().step(z, u)]
     for output in outputs[1:]:
         torch.testing.assert_close(output, outputs[0], rtol=0, atol=0)
@@ -71,7 +71,7 @@ def test_integrator_fields_are_ignored():
 
 def test_gradients_reach_every_parameter():
     torch.manual_seed(0)
-    model = make("mlp", obs_dim=4, action_dim=2, **TINY)
+    model = make("mlp", obs_dim=4, dt=0.1, action_dim=2, **TINY)
     model.training_loss(torch.randn(4, 3, 4), torch.randn(4, 2, 2)).backward()
     for name, parameter in model.named_parameters():
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name

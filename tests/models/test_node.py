@@ -120,8 +120,8 @@ def test_bad_inputs_refused(bad_inputs_refused):
 
 def test_split_integrators_need_equal_halves():
     with pytest.raises(ValueError, match="integrator 'leapfrog' splits the state"):
-        make("node", obs_dim=5, q_dim=2, integrator="euler", test_integrator="leapfrog")
-    make("node", obs_dim=5, q_dim=2, integrator="rk4")  # plain integrators do not care
+        make("node", obs_dim=5, dt=0.1, q_dim=2, integrator="euler", test_integrator="leapfrog")
+    make("node", obs_dim=5, dt=0.1, q_dim=2, integrator="rk4")  # plain integrators do not care
 
 
 def test_folded_network_without_hidden_layers_is_refused():

@@ -65,10 +65,10 @@ def _fitted(layout: str, **config):
 
 
 def test_config_resolves_auto_integrator_by_layout():
-    assert make_config("node-so", obs_dim=4, state_layout="qv").integrator == "euler"
-    assert make_config("node-so", obs_dim=4, state_layout="qp").integrator == "rk4"
-    assert make_config("node-so", obs_dim=4).substeps == 8
-    config = make_config("node-so", obs_dim=4, state_layout="qv", integrator="leapfrog")
+    assert make_config("node-so", obs_dim=4, dt=0.1, state_layout="qv").integrator == "euler"
+    assert make_config("node-so", obs_dim=4, dt=0.1, state_layout="qp").integrator == "rk4"
+    assert make_config("node-so", obs_dim=4, dt=0.1).substeps == 8
+    config = make_config("node-so", obs_dim=4, dt=0.1, state_layout="qv", integrator="leapfrog")
     assert config.integrator == "leapfrog"
 
 
@@ -176,7 +176,9 @@ def test_gradients_reach_every_parameter(layout):
 def test_gradients_match_finite_differences():
     """The folded fast path is differentiated correctly (float64 gradcheck on a tiny model)."""
     torch.manual_seed(0)
-    model = make("node-so", obs_dim=4, action_dim=1, state_layout="qv", hidden=4, substeps=3)
+    model = make(
+        "node-so", obs_dim=4, dt=0.1, action_dim=1, state_layout="qv", hidden=4, substeps=3
+    )
     model = model.double()
     z0 = torch.randn(2, 4, dtype=torch.float64, requires_grad=True)
     actions = torch.randn(2, 2, 1, dtype=torch.float64, requires_grad=True)
@@ -191,6 +193,7 @@ def test_folded_rollout_matches_the_plain_network(activation, layers, action_dim
     model = make(
         "node-so",
         obs_dim=6,
+        dt=0.1,
         action_dim=action_dim,
         state_layout="qv",
         hidden=8,
@@ -221,8 +224,8 @@ def test_bad_inputs_refused(bad_inputs_refused):
 
 def test_layout_errors():
     with pytest.raises(ValueError, match="as many velocities/momenta as positions"):
-        make("node-so", obs_dim=5)
+        make("node-so", obs_dim=5, dt=0.1)
     with pytest.raises(ValueError, match="mass matrix only on \\[q, p\\] data"):
-        make("node-so", obs_dim=4, state_layout="qv").mass_matrix(torch.zeros(1, 2))
+        make("node-so", obs_dim=4, dt=0.1, state_layout="qv").mass_matrix(torch.zeros(1, 2))
     with pytest.raises(ValueError, match=r"positions have shape \(1, 3\), expected \(B, 2\)"):
-        make("node-so", obs_dim=4).mass_matrix(torch.zeros(1, 3))
+        make("node-so", obs_dim=4, dt=0.1).mass_matrix(torch.zeros(1, 3))

@@ -39,7 +39,7 @@ def test_learns_the_action_as_an_input(make_windows, fit_model, name):
 
 def _model(name: str, **config):
     torch.manual_seed(0)
-    model = make(name, obs_dim=4, action_dim=2, **{**TINY, **config}).double()
+    model = make(name, obs_dim=4, action_dim=2, dt=0.1, **{**TINY, **config}).double()
     states = torch.randn(8, 3, 4, dtype=torch.float64) * 3 + 1
     model.fit_normalization(states, torch.randn(8, 2, 2, dtype=torch.float64) * 2)
     return model
@@ -122,6 +122,6 @@ def test_the_authors_readouts_predict_from_raw_inputs():
 
 def test_hidden_readout_needs_the_state_size():
     with pytest.raises(ValueError, match=r"hidden must equal obs_dim=4, got hidden=16"):
-        make("lstm", obs_dim=4, hidden=16, readout="hidden")
+        make("lstm", obs_dim=4, dt=0.1, hidden=16, readout="hidden")
     with pytest.raises(ValueError, match="readout must be one of"):
-        make("rnn", obs_dim=4, readout="sideways")
+        make("rnn", obs_dim=4, dt=0.1, readout="sideways")

@@ -60,7 +60,7 @@ def test_bad_inputs_refused(bad_inputs_refused):
     ],
 )
 def test_bad_config_refused(config, pattern):
-    config = {"obs_dim": 4, **config}
+    config = {"obs_dim": 4, "dt": 0.1, **config}
     with pytest.raises(ValueError, match=pattern) as caught:
         make("srnn", **config)
     assert "\n" not in str(caught.value)
@@ -68,7 +68,7 @@ def test_bad_config_refused(config, pattern):
 
 def test_defaults_are_the_papers():
     """Spring-chain setup of the SRNN paper: L-L, recurrent, 1 x 2048 tanh, ISO after 100."""
-    config = make_config("srnn", obs_dim=40, action_dim=20)
+    config = make_config("srnn", obs_dim=40, dt=0.1, action_dim=20)
     assert (config.integrator, config.test_integrator) == ("leapfrog", "leapfrog")
     assert config.train_mode == "recurrent"
     assert (config.hidden, config.layers, config.activation) == (2048, 1, "tanh")

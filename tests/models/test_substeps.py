@@ -14,7 +14,7 @@ def test_test_substeps_refine_only_the_evaluation_rollout(name):
         torch.manual_seed(0)
         extra = {"form": "general"} if name == "hnn" else {}
         integrator = {"integrator": "rk4"} if name != "srnn" else {"iso": False}
-        model = make(name, obs_dim=4, hidden=8, **integrator, **extra, **config).double()
+        model = make(name, obs_dim=4, dt=0.1, hidden=8, **integrator, **extra, **config).double()
         model.fit_normalization(torch.randn(6, 3, 4, dtype=torch.float64), None)
         return model
 

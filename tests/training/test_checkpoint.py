@@ -39,7 +39,7 @@ def test_round_trip_gives_identical_parameters_and_predictions(tmp_path, tiny, w
 
 
 def test_float64_and_autonomous_models_round_trip(tmp_path, tiny, windows, registered):
-    model = tiny(obs_dim=2, action_dim=0).double()
+    model = tiny(obs_dim=2, dt=0.1, action_dim=0).double()
     loaded = load_model(save_model(model, tmp_path / "c"))
     assert loaded.dtype == torch.float64
     for a, b in zip(model.parameters(), loaded.parameters(), strict=True):
@@ -176,7 +176,7 @@ def test_pickle_files_are_refused_and_never_executed(tmp_path, saved):
 
 # ---------------------------------------------------------------------------------- compatibility
 def test_check_compatible_names_both_dims(tiny):
-    model = tiny(obs_dim=40, action_dim=20, hidden=4)
+    model = tiny(obs_dim=40, dt=0.1, action_dim=20, hidden=4)
     check_compatible(model, (40, 20))
     with pytest.raises(
         ValueError, match=r"model expects obs_dim 40 / action_dim 20, data has 12 / 6"

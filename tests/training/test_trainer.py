@@ -266,7 +266,7 @@ def test_nan_windows_are_refused_with_their_count(tmp_path, tiny, data):
 def test_dims_that_do_not_fit_the_model_are_refused(tmp_path, tiny, data):
     s, a = data[0]
     with pytest.raises(ValueError, match="model expects obs_dim 4 / action_dim 1, data has 2 / 1"):
-        train(tiny(obs_dim=4), (s, a), None, TrainConfig(**FAST), tmp_path / "run")
+        train(tiny(obs_dim=4, dt=0.1), (s, a), None, TrainConfig(**FAST), tmp_path / "run")
     with pytest.raises(ValueError, match="actions have shape"):
         train(tiny(), (s, a[:, :2]), None, TrainConfig(**FAST), tmp_path / "run")
 
@@ -334,7 +334,7 @@ def test_the_optimizer_is_chosen_by_name(tmp_path):
 
     for name, expected in (("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW)):
         config = TrainConfig(epochs=1, optimizer=name, progress=False)
-        trainer = Trainer(make("mlp", obs_dim=2, hidden=4), config, tmp_path / name)
+        trainer = Trainer(make("mlp", obs_dim=2, dt=0.1, hidden=4), config, tmp_path / name)
         trainer.fit((torch.randn(8, 3, 2), None))
         assert type(trainer._optimizer) is expected
     with pytest.raises(ValueError, match="optimizer must be 'adamw' or 'adam', got 'sgd'"):

@@ -45,8 +45,10 @@ class ModelConfig:
     """Number of position coordinates; `None` means `obs_dim // 2`."""
     state_layout: Literal["qp", "qv"] = "qp"
     """`"qp"`: positions then canonical momenta; `"qv"`: positions then velocities."""
-    dt: float = 0.1
-    """Time between observations, in the data's time unit."""
+    dt: float | None = None
+    """Time between observations, in the data's time unit (e.g. `env.unwrapped.dt`).
+    Required: an ODE model integrates over it, every checkpoint records it, and a learned env
+    refuses a model whose `dt` is not its base env's. `None` (the default) is an error."""
     hidden: int = 128
     """Width of every hidden layer."""
     layers: int = 2
@@ -100,6 +102,11 @@ class ModelConfig:
             raise ValueError(f"q_dim must be in (0, obs_dim={self.obs_dim}), got {self.q_dim}")
         if self.state_layout not in ("qp", "qv"):
             raise ValueError(f"state_layout must be 'qp' or 'qv', got {self.state_layout!r}")
+        if self.dt is None:
+            raise TypeError(
+                "dt is required: the time between observations in the data (e.g. "
+                "env.unwrapped.dt, or the dataset's meta.dt)"
+            )
         if self.dt <= 0:
             raise ValueError(f"dt must be positive, got {self.dt}")
         if self.hidden < 1 or self.layers < 0 or self.substeps < 1:
@@ -131,6 +138,11 @@ class TransitionModel(nn.Module, abc.ABC):
 
     Shapes: `z` `(B, D)`, `u` `(B, A)`, `rollout(z0 (B, D), actions (B, T, A)) -> (B, T+1, D)`
     with `z0` as the first state. Models are built by `physprior.models.make(name, ...)`.
+
+    Inputs may be tensors or numpy arrays; they are cast to the model's dtype and device, and
+    results come back as tensors in the model's dtype (a float32 model returns float32 for
+    float64 input, with gradients flowing through the cast; `model.double()` computes in
+    float64), as the learned envs and the trainer use them.
 
     In training mode (`model.train()`) ODE models integrate with `config.integrator`; in
     evaluation mode (`model.eval()`) with `config.test_integrator` (the papers' E-E, E-L and
@@ -266,6 +278,7 @@ class TransitionModel(nn.Module, abc.ABC):
         return states.to(self.dtype)
 
     def _check_state(self, z: Tensor) -> Tensor:
+        z = torch.as_tensor(z, device=self.state_norm.mean.device)  # numpy arrays too
         if z.ndim != 2 or z.shape[-1] != self.obs_dim:
             raise ValueError(f"state has shape {tuple(z.shape)}, expected (B, {self.obs_dim})")
         return z.to(self.dtype)
@@ -273,6 +286,7 @@ class TransitionModel(nn.Module, abc.ABC):
     def _check_action(self, u: Tensor | None, batch: int) -> Tensor:
         if u is None:
             return self.state_norm.mean.new_zeros(batch, self.action_dim)
+        u = torch.as_tensor(u, device=self.state_norm.mean.device)
         if u.shape != (batch, self.action_dim):
             raise ValueError(
                 f"action has shape {tuple(u.shape)}, expected ({batch}, {self.action_dim})"
@@ -280,6 +294,7 @@ class TransitionModel(nn.Module, abc.ABC):
         return u.to(self.dtype)
 
     def _check_actions(self, actions: Tensor, batch: int, steps: int | None) -> Tensor:
+        actions = torch.as_tensor(actions, device=self.state_norm.mean.device)
         expected = (batch, steps if steps is not None else actions.shape[1], self.action_dim)
         if actions.ndim != 3 or tuple(actions.shape) != expected:
             shown = "T" if steps is None else steps

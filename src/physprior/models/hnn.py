@@ -121,7 +121,7 @@ class HNN(TransitionModel):
     form: `p = M(q) v` on the way in, `v = M(q)^-1 p` on the way out), actions `(B, A)`.
 
     >>> import torch, physprior.models as models
-    >>> model = models.make("hnn", obs_dim=2, form="separable", integrator="leapfrog")
+    >>> model = models.make("hnn", obs_dim=2, dt=0.1, form="separable", integrator="leapfrog")
     >>> model.rollout(torch.zeros(3, 2), steps=4).shape
     torch.Size([3, 5, 2])
     """

@@ -97,7 +97,7 @@ class SRNN(TransitionModel):
     Shapes: states `(B, D)` laid out `[q, p]` with `D = 2n`, actions `(B, A)`.
 
     >>> import torch, physprior.models as models
-    >>> model = models.make("srnn", obs_dim=4, hidden=16).double().eval()
+    >>> model = models.make("srnn", obs_dim=4, dt=0.1, hidden=16).double().eval()
     >>> z0 = torch.randn(2, 4, dtype=torch.float64)
     >>> back = model.flow(model.flow(z0), duration=-model.dt)
     >>> bool(torch.allclose(back, z0, rtol=0, atol=1e-12))
