@@ -175,6 +175,7 @@ class TransitionModel(nn.Module, abc.ABC):
 
     @property
     def dt(self) -> float:
+        assert self.config.dt is not None  # required: the config refuses None
         return self.config.dt
 
     @property

@@ -228,7 +228,7 @@ def check_compatible(model: TransitionModel, data: Any) -> None:
         return
     config = model.config
     dt = getattr(meta, "dt", None)
-    if dt is not None and not math.isclose(float(dt), config.dt, rel_tol=1e-9):
+    if dt is not None and not math.isclose(float(dt), model.dt, rel_tol=1e-9):
         raise ValueError(f"model was trained at dt {config.dt}, data has dt {dt}")
     layout = getattr(meta, "state_layout", None)
     if layout is not None and layout != config.state_layout:
