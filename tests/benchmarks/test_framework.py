@@ -387,3 +387,41 @@ def test_a_diverged_training_is_a_result_not_a_crash(
     # The diverged job is finished: a resume does not run it again.
     benchmarks.run_bench(FAKE, seeds=2, out=tmp_path, progress=False)
     assert len(calls) == 3
+
+
+def test_a_job_killed_in_training_resumes_from_its_last_epoch(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The runner keeps a job's training under OUT/work/<key>: killed in epoch 3, the next run
+    trains from epoch 3 on (not from scratch) and the job's result equals an uninterrupted
+    run's; the folder is gone once the result is saved."""
+    from physprior.benchmarks import get_suite
+    from physprior.training import _trainer
+
+    suite = get_suite("hnn-toy")
+    job = suite.jobs("smoke", 1)[1]  # a trained row (the first is the oracle)
+    whole = benchmarks.run_bench("hnn-toy", out=tmp_path / "whole", rows=[job.row],
+                                 progress=False)  # fmt: skip
+    epochs: list[int] = []
+    real_epoch = _trainer.Trainer._epoch
+
+    def dies_in_epoch_three(self: _trainer.Trainer, epoch: int, *args: object) -> object:
+        epochs.append(epoch)
+        if epoch == 2 and len(epochs) < 10:
+            raise KeyboardInterrupt  # killed mid-job
+        return real_epoch(self, epoch, *args)
+
+    monkeypatch.setattr(_trainer.Trainer, "_epoch", dies_in_epoch_three)
+    out = tmp_path / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        benchmarks.run_bench("hnn-toy", out=out, rows=[job.row], progress=False)
+    assert (out / "work" / job.key() / "train-1" / "checkpoint").is_dir()
+    epochs.clear()
+    epochs.extend([0] * 10)  # the second run is not killed
+    benchmarks.run_bench("hnn-toy", out=out, rows=[job.row], progress=False)
+    assert epochs[10] == 2  # it went on from the checkpoint of epoch 2
+    assert not (out / "work" / job.key()).exists()
+    read = [json.loads((root / "jobs" / f"{job.key()}.json").read_text())["metrics"]
+            for root in (tmp_path / "whole", out)]  # fmt: skip
+    assert read[0] == read[1]
+    assert whole.is_file()

@@ -1,11 +1,14 @@
-"""Pieces the suites share: data hashes, training in a scratch folder, rollout scoring."""
+"""Pieces the suites share: data hashes, training that resumes with its job, rollout scoring."""
 
 from __future__ import annotations
 
 import hashlib
 import math
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +41,49 @@ def _scratch_root() -> str | None:
     return str(shm) if shm.is_dir() and shm.stat().st_mode & 0o002 else None
 
 
+@dataclass
+class _JobFolder:
+    """Where the job being run keeps its training runs, and how many it has started."""
+
+    path: Path
+    trainings: int = 0
+
+
+_JOB_FOLDER: ContextVar[_JobFolder | None] = ContextVar("physprior_job_folder", default=None)
+
+
+@contextmanager
+def job_folder(path: Path | None) -> Iterator[None]:
+    """Run a job with its training runs kept under `path` (None: temporary folders).
+
+    The bench runner gives every job `OUT/work/<job key>/`: a job killed during training
+    resumes from its last epoch when the run is started again (the trainer's resume is bit
+    for bit, so the result equals an uninterrupted job's), and the runner deletes the folder
+    once the job's result is saved.
+    """
+    token = _JOB_FOLDER.set(None if path is None else _JobFolder(Path(path)))
+    try:
+        yield
+    finally:
+        _JOB_FOLDER.reset(token)
+
+
 def train_model(
     model: TransitionModel, train_windows: Any, val_windows: Any, config: TrainConfig
 ) -> TransitionModel:
-    """Train `model` in a temporary run folder (deleted after) and return it in eval mode."""
-    with tempfile.TemporaryDirectory(prefix="physprior-bench-", dir=_scratch_root()) as folder:
-        result = train(model, train_windows, val_windows, config, folder)
+    """Train `model` and return it in eval mode.
+
+    Inside `job_folder(path)` the n-th training of the job runs in `path/train-<n>` and
+    resumes from its checkpoint if one is there; otherwise in a temporary folder, deleted
+    after.
+    """
+    folder = _JOB_FOLDER.get()
+    if folder is not None:
+        folder.trainings += 1
+        run = folder.path / f"train-{folder.trainings}"
+        return train(model, train_windows, val_windows, config, run, resume=True).model.eval()
+    with tempfile.TemporaryDirectory(prefix="physprior-bench-", dir=_scratch_root()) as scratch:
+        result = train(model, train_windows, val_windows, config, scratch)
     return result.model.eval()
 
 

@@ -21,6 +21,7 @@ import json
 import math
 import multiprocessing
 import os
+import shutil
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -35,12 +36,15 @@ from physprior._io import atomic_write_text, check_output_folder, output_lock
 from physprior._progress import progress_bar
 from physprior.training import TrainingDiverged
 
+from ._common import job_folder
 from ._framework import SCALES, Job, JobResult, Suite, check_seeds
 
 Backend = Literal["local", "ray"]
 BACKENDS: tuple[Backend, ...] = get_args(Backend)
 JOBS_DIR = "jobs"
 RESULTS_FILE = "results.json"
+#: Per unfinished job, its training runs (`OUT/work/<key>/train-<n>`), for resuming mid-job.
+WORK_DIR = "work"
 RAY_INSTALL_HINT = "the ray backend needs Ray: pip install 'physprior[ray]'"
 
 
@@ -173,14 +177,15 @@ def run_jobs(
         key = result.job.key()
         atomic_write_text(jobs_dir / f"{key}.json", json.dumps(result.to_dict()) + "\n")
         done[key] = result
+        shutil.rmtree(_work_folder(out, result.job), ignore_errors=True)  # the result is kept
 
     if pending:
         if backend == "local" and workers > 1:
             _run_local_parallel(
-                suite, pending, save, workers=workers, progress=progress, finished=len(done)
+                suite, pending, save, out, workers=workers, progress=progress, finished=len(done)
             )
         elif backend == "local":
-            _run_local(suite, pending, save, progress=progress, finished=len(done))
+            _run_local(suite, pending, save, out, progress=progress, finished=len(done))
         elif backend == "ray":
             storage = (Path(out) / "ray").resolve()
             _run_ray(suite, pending, save, address=address, progress=progress, storage=storage)
@@ -225,8 +230,12 @@ def _torch_threads(cpus: float) -> Iterator[None]:
 NO_DATA_HASH = "0" * 16
 
 
-def execute_job(suite: Suite, job: Job) -> JobResult:
+def execute_job(suite: Suite, job: Job, work: str | os.PathLike[str] | None = None) -> JobResult:
     """Run one job of `suite` the same way on every backend and check what it returned.
+
+    `work`: a folder for the job's training runs (`OUT/work/<key>`), so that a job killed in
+    training resumes from its last epoch next time (`_common.job_folder`); deleted once the
+    job has its result. None: temporary folders (Ray's trials, which may run elsewhere).
 
     A model whose training diverges (the trainer's `TrainingDiverged`: a non-finite loss) is
     a result, not a crash: the job scores +inf on every metric of the suite, which the report
@@ -235,7 +244,7 @@ def execute_job(suite: Suite, job: Job) -> JobResult:
     """
     start = time.perf_counter()
     try:
-        with _torch_threads(job.cpus):
+        with _torch_threads(job.cpus), job_folder(None if work is None else Path(work)):
             result = suite.run_job(job)
     except TrainingDiverged as err:
         warnings.warn(
@@ -255,10 +264,16 @@ def execute_job(suite: Suite, job: Job) -> JobResult:
     return result
 
 
+def _work_folder(out: str | os.PathLike[str], job: Job) -> Path:
+    """Where job `job` of the run in `out` keeps its training runs until it finishes."""
+    return Path(out) / WORK_DIR / job.key()
+
+
 def _run_local(
     suite: Suite,
     pending: Sequence[Job],
     save: Callable[[JobResult], None],
+    out: str | os.PathLike[str],
     *,
     progress: bool,
     finished: int,
@@ -269,22 +284,25 @@ def _run_local(
     with bar:
         for job in pending:
             bar.set_postfix_str(f"{job.row} | {job.env_id} | seed {job.seed}", refresh=True)
-            save(execute_job(suite, job))
+            save(execute_job(suite, job, _work_folder(out, job)))
             bar.update(1)
 
 
-def _run_job_by_name(job_dict: dict[str, Any]) -> dict[str, Any]:
-    """Worker-process side of `_run_local_parallel`: run one job of a registered suite."""
+def _run_job_by_name(task: tuple[dict[str, Any], str]) -> dict[str, Any]:
+    """Worker-process side of `_run_local_parallel`: run one job of a registered suite,
+    `task = (job as a dict, its work folder)`."""
     from physprior.benchmarks import get_suite
 
+    job_dict, work = task
     job = Job.from_dict(job_dict)
-    return execute_job(get_suite(job.suite), job).to_dict()
+    return execute_job(get_suite(job.suite), job, work).to_dict()
 
 
 def _run_local_parallel(
     suite: Suite,
     pending: Sequence[Job],
     save: Callable[[JobResult], None],
+    out: str | os.PathLike[str],
     *,
     workers: int,
     progress: bool,
@@ -295,8 +313,8 @@ def _run_local_parallel(
     A fresh process per job (as Ray's `reuse_actors=False`) leaves no state from one job to the
     next, so the numbers equal a sequential run's. Results are saved as they arrive. A failing
     job, Ctrl-C or any other exception here stops the run at once: the pool's processes are
-    terminated (the jobs they were running are lost and run again on resume) and the error is
-    raised; every job that finished before is already saved.
+    terminated (the jobs they were running continue from their last training epoch on
+    resume) and the error is raised; every job that finished before is already saved.
     """
     if _registered(suite.name) is not suite:
         raise ValueError(
@@ -306,7 +324,9 @@ def _run_local_parallel(
     total = finished + len(pending)
     bar = progress_bar(total=total, initial=finished, desc=suite.name, unit="job", enabled=progress)
     context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
-    ordered = [job.to_dict() for job in spread_by_env_and_seed(pending)]
+    ordered = [
+        (job.to_dict(), str(_work_folder(out, job))) for job in spread_by_env_and_seed(pending)
+    ]
     # Pool.__exit__ terminates the workers, also when an exception leaves the block (a
     # ProcessPoolExecutor would instead wait for every queued job before re-raising).
     with bar, context.Pool(workers, maxtasksperchild=1) as pool:
