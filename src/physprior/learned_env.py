@@ -430,6 +430,39 @@ def _check_state(
     return s
 
 
+# ---------------------------------------------------------------------------------- rendering
+class _Frames:
+    """Frames of model states, drawn by a second base env made on first use (so drawing never
+    advances the random stream of initial states)."""
+
+    def __init__(self, base_env_id: str, render_mode: str | None, owner: str) -> None:
+        self.base_env_id, self.render_mode, self.owner = base_env_id, render_mode, owner
+        self._env: Any = None
+
+    def draw(self, states: Tensor | None) -> list[Any] | None:
+        """One frame per row of `states (N, D)`; None (with a warning) without a render_mode."""
+        if self.render_mode is None:
+            gym.logger.warn(
+                f"{self.owner}.render() called without a render_mode; pass "
+                'render_mode="rgb_array" to the constructor (or gym.make / gym.make_vec)'
+            )
+            return None
+        if states is None:
+            raise RuntimeError(f"{self.owner}.render() called before reset()")
+        if self._env is None:
+            self._env = gym.make(self.base_env_id, render_mode=self.render_mode).unwrapped
+        frames = []
+        for state in states.detach().double().cpu().numpy():
+            self._env.reset(options={"state": state})
+            frames.append(self._env.render())
+        return frames
+
+    def close(self) -> None:
+        if self._env is not None:
+            self._env.close()
+            self._env = None
+
+
 # ---------------------------------------------------------------------------------- gymnasium env
 class LearnedDynamicsEnv(gym.Env[NDArray[np.float64], NDArray[np.float32]]):
     """The base environment with a learned model as its transition.
@@ -519,7 +552,7 @@ class LearnedDynamicsEnv(gym.Env[NDArray[np.float64], NDArray[np.float32]]):
         self._action_shape: tuple[int, ...] = tuple(base.action_space.shape)
         self._state: Tensor | None = None
         self._steps = 0
-        self._render_env: Any = None
+        self._frames = _Frames(self.base_env_id, render_mode, "LearnedDynamicsEnv")
 
     # ------------------------------------------------------------------ contract
     def reward_fn(self, obs: Any, action: Any, next_obs: Any) -> Any:
@@ -571,25 +604,11 @@ class LearnedDynamicsEnv(gym.Env[NDArray[np.float64], NDArray[np.float32]]):
 
     def render(self) -> Any:
         """An RGB frame of the current state, drawn by the base env (`render_mode="rgb_array"`)."""
-        if self.render_mode is None:
-            gym.logger.warn(
-                "LearnedDynamicsEnv.render() called without a render_mode; "
-                'pass render_mode="rgb_array" to the constructor or gym.make'
-            )
-            return None
-        if self._state is None:
-            raise RuntimeError("LearnedDynamicsEnv.render() called before reset()")
-        if self._render_env is None:
-            # A second base env, so drawing never advances the random stream of initial states.
-            self._render_env = gym.make(self.base_env_id, render_mode=self.render_mode).unwrapped
-        state = self._state[0].double().cpu().numpy()
-        self._render_env.reset(options={"state": state})
-        return self._render_env.render()
+        frames = self._frames.draw(None if self._state is None else self._state[:1])
+        return None if frames is None else frames[0]
 
     def close(self) -> None:
-        if self._render_env is not None:
-            self._render_env.close()
-            self._render_env = None
+        self._frames.close()
         self.dynamics.close()
         super().close()
 
@@ -695,7 +714,7 @@ class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArr
             "autoreset_mode": mode,
         }
         self.render_mode = render_mode
-        self._render_env: Any = None
+        self._frames = _Frames(self.base_env_id, render_mode, "LearnedVectorEnv")
         self.dt: float = float(base.dt)
         self.q_dim: int = int(base.q_dim)
         self.state_layout: str = str(base.state_layout)
@@ -839,21 +858,8 @@ class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArr
 
     def render(self) -> tuple[NDArray[np.uint8], ...] | None:
         """The `N` copies' current frames (`render_mode="rgb_array"`), drawn by the base env."""
-        if self.render_mode is None:
-            gym.logger.warn(
-                "LearnedVectorEnv.render() called without a render_mode; "
-                'pass render_mode="rgb_array" to the constructor or gym.make_vec'
-            )
-            return None
-        if self._state is None:
-            raise RuntimeError("LearnedVectorEnv.render() called before reset()")
-        if self._render_env is None:
-            self._render_env = gym.make(self.base_env_id, render_mode=self.render_mode).unwrapped
-        frames = []
-        for state in self._state.detach().cpu().double().numpy():
-            self._render_env.reset(options={"state": state})
-            frames.append(self._render_env.render())
-        return tuple(frames)
+        frames = self._frames.draw(self._state)
+        return None if frames is None else tuple(frames)
 
     def as_sb3(self) -> Any:
         """This vector env as a Stable-Baselines3 `VecEnv` (`physprior.learned_env_sb3`), so
@@ -866,7 +872,5 @@ class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArr
         return np.array(states.cpu().numpy(), dtype=self._obs_dtype)
 
     def close_extras(self, **kwargs: Any) -> None:
-        if self._render_env is not None:
-            self._render_env.close()
-            self._render_env = None
+        self._frames.close()
         self.dynamics.close()
