@@ -141,7 +141,13 @@ def test_killed_run_leaves_valid_file_and_resume_continues(tmp_path: Path, sig: 
         f"collect(CollectConfig({PENDULUM!r}, 10**7, {str(out)!r}, agent='random', seed=5, "
         "flush_every=200, max_episode_steps=70, progress=False))\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.DEVNULL)
+    # A shell that starts a job in the background (`cmd &`) makes it ignore SIGINT, and Python
+    # then installs no KeyboardInterrupt handler: give the child the default disposition.
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         deadline = time.monotonic() + 60
         while not out.exists() and time.monotonic() < deadline and proc.poll() is None:
@@ -149,7 +155,11 @@ def test_killed_run_leaves_valid_file_and_resume_continues(tmp_path: Path, sig: 
         time.sleep(0.3)  # let it run past a flush or two: the kill lands mid-way
     finally:
         proc.send_signal(sig)
-        proc.wait()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
     assert proc.returncode != 0
     ds = TransitionDataset.load(out)  # valid, whatever moment the kill came
     n = len(ds)
