@@ -336,7 +336,7 @@ def _parse_model_config(items: Sequence[str]) -> tuple[tuple[str, object], ...]:
 
 
 #: Model config fields `physprior train` takes from the dataset, never from `--set`.
-_DATA_FIELDS = ("obs_dim", "action_dim", "q_dim", "state_layout", "dt", "env_id")
+_DATA_FIELDS = ("obs_dim", "action_dim", "q_dim", "state_layout", "dt", "env_id")  # model_fields()
 
 
 def _cmd_train(config: TrainCommandConfig, train_config: Any) -> int:
@@ -365,19 +365,9 @@ def _cmd_train(config: TrainCommandConfig, train_config: Any) -> int:
     seed = train_config.seed
     train_windows = make_windows(train_set, config.window, count=config.windows, seed=seed)
     val_windows = make_windows(val_set, config.window)
-    meta = dataset.meta
     torch.manual_seed(seed)
     try:
-        model = make(
-            config.model,
-            obs_dim=dataset.obs_dim,
-            action_dim=dataset.action_dim,
-            q_dim=meta.q_dim,
-            state_layout=meta.state_layout,
-            dt=meta.dt,
-            env_id=meta.env_id,
-            **dict(config.model_config),
-        )
+        model = make(config.model, **dataset.model_fields(), **dict(config.model_config))
     except (TypeError, ValueError) as err:  # most often a --set value
         raise type(err)(f"model config (--set or the dataset's dims): {err}") from None
     if getattr(model.config, "iso", False) and not train_config.iso:

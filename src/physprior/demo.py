@@ -191,7 +191,6 @@ def _train(name: str, splits: dict[str, Any], config: DemoConfig, out: Path) -> 
     from physprior.training import TrainConfig, train
 
     train_set = splits["train"]
-    meta = train_set.meta
     windows = make_windows(train_set, 3)
     if len(windows) > config.train_windows:  # a random subset, as decon-hnn samples them
         chosen = np.random.default_rng(config.seed).choice(
@@ -202,12 +201,7 @@ def _train(name: str, splits: dict[str, Any], config: DemoConfig, out: Path) -> 
     torch.manual_seed(config.seed)
     model = make(
         name,
-        obs_dim=train_set.obs_dim,
-        action_dim=train_set.action_dim,
-        q_dim=meta.q_dim,
-        state_layout=meta.state_layout,
-        dt=meta.dt,
-        env_id=meta.env_id,
+        **train_set.model_fields(),
         hidden=128,
         layers=2,
         **DEMO_MODELS[name],

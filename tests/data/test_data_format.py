@@ -194,3 +194,20 @@ def test_npz_with_extra_junk_member_still_loads(toy, tmp_path: Path) -> None:
 def test_meta_json_round_trip() -> None:
     meta = DatasetMeta(env_id="e", dt=0.5, q_dim=2, state_layout="qv", extra={"k": 1})
     assert DatasetMeta.from_json(meta.to_json()) == meta
+
+
+def test_model_fields_build_a_model_that_fits_the_data(toy) -> None:
+    from physprior.models import make
+
+    ds = toy([4, 3], dim=2, action_dim=1)
+    fields = ds.model_fields()
+    assert fields == {
+        "obs_dim": 2,
+        "action_dim": 1,
+        "q_dim": ds.meta.q_dim,
+        "state_layout": ds.meta.state_layout,
+        "dt": ds.meta.dt,
+        "env_id": ds.meta.env_id,
+    }
+    model = make("mlp", **fields, hidden=8)
+    assert (model.config.obs_dim, model.config.action_dim, model.config.dt) == (2, 1, ds.meta.dt)

@@ -154,19 +154,13 @@ def _train(dataset: Any, model_name: str, p: dict[str, Any], seed: int) -> Any:
     from physprior.models import make
     from physprior.training import TrainConfig
 
-    meta = dataset.meta
     windows = make_windows(dataset, 3)
     if len(windows) > int(p["train_windows"]):  # a random subset, as decon-hnn samples them
         windows = make_windows(dataset, 3, count=int(p["train_windows"]), seed=seed)
     torch.manual_seed(seed)
     model = make(
         model_name,
-        obs_dim=dataset.obs_dim,
-        action_dim=dataset.action_dim,
-        q_dim=meta.q_dim,
-        state_layout=meta.state_layout,
-        dt=meta.dt,
-        env_id=meta.env_id,
+        **dataset.model_fields(),
         hidden=int(p["hidden"]),
         layers=int(p["layers"]),
         **DEMO_MODELS[model_name],

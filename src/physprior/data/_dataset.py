@@ -111,6 +111,21 @@ class TransitionDataset:
     def action_dim(self) -> int:
         return int(self.actions.shape[1])
 
+    def model_fields(self) -> dict[str, Any]:
+        """The model config fields this data decides, for `physprior.models.make(name, **...)`.
+
+        `obs_dim`, `action_dim`, `q_dim`, `state_layout`, `dt` (seconds per step) and `env_id`:
+        a model trained on the data must agree with it on each.
+        """
+        return {
+            "obs_dim": self.obs_dim,
+            "action_dim": self.action_dim,
+            "q_dim": self.meta.q_dim,
+            "state_layout": self.meta.state_layout,
+            "dt": self.meta.dt,
+            "env_id": self.meta.env_id,
+        }
+
     @property
     def episode_ids(self) -> NDArray[np.int64]:
         """The distinct episode ids, in order of first appearance."""
