@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import os
 import time
-from typing import TYPE_CHECKING, Any, Protocol, Union, final
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Union, final
 
 import numpy as np
 import torch
@@ -76,15 +76,25 @@ class Planner(abc.ABC):
     """
 
     config: PlannerConfig
+    #: The config class this planner takes; `config=None` means its defaults.
+    config_class: ClassVar[type[PlannerConfig]]
 
     def __init__(
         self,
         dynamics: DynamicsLike,
-        config: PlannerConfig,
+        config: PlannerConfig | None = None,
         *,
         env_id: str | None = None,
         device: str | torch.device = "cpu",
     ) -> None:
+        config_class = type(self).config_class
+        config = config_class() if config is None else config
+        if not isinstance(config, config_class):
+            article = "an" if config_class.__name__[0] in "AEIMOU" else "a"
+            raise TypeError(
+                f"{type(self).__name__} needs {article} {config_class.__name__}, "
+                f"got {type(config).__name__}"
+            )
         dynamics = as_dynamics(dynamics, env_id, device)
         low = torch.as_tensor(dynamics.action_low).reshape(-1)
         high = torch.as_tensor(dynamics.action_high).reshape(-1)
@@ -254,19 +264,7 @@ class CEMPlanner(Planner):
     """
 
     config: CEMConfig
-
-    def __init__(
-        self,
-        dynamics: DynamicsLike,
-        config: CEMConfig | None = None,
-        *,
-        env_id: str | None = None,
-        device: str | torch.device = "cpu",
-    ) -> None:
-        config = CEMConfig() if config is None else config
-        if not isinstance(config, CEMConfig):
-            raise TypeError(f"CEMPlanner needs a CEMConfig, got {type(config).__name__}")
-        super().__init__(dynamics, config, env_id=env_id, device=device)
+    config_class = CEMConfig
 
     def _optimise(self, obs: Tensor, mean: Tensor) -> Tensor:
         c = self.config
@@ -296,19 +294,7 @@ class MPPIPlanner(Planner):
     """
 
     config: MPPIConfig
-
-    def __init__(
-        self,
-        dynamics: DynamicsLike,
-        config: MPPIConfig | None = None,
-        *,
-        env_id: str | None = None,
-        device: str | torch.device = "cpu",
-    ) -> None:
-        config = MPPIConfig() if config is None else config
-        if not isinstance(config, MPPIConfig):
-            raise TypeError(f"MPPIPlanner needs an MPPIConfig, got {type(config).__name__}")
-        super().__init__(dynamics, config, env_id=env_id, device=device)
+    config_class = MPPIConfig
 
     def _optimise(self, obs: Tensor, mean: Tensor) -> Tensor:
         c = self.config
