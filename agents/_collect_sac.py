@@ -36,6 +36,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -212,10 +213,22 @@ def save_agent_state(model: SAC, path: str | os.PathLike[str], rows: int) -> Pat
     return atomic_write(path, lambda handle: handle.write(blob))
 
 
-def restore_agent_state(model: SAC, path: str | os.PathLike[str]) -> int:
-    """Load a `save_agent_state` file into `model` (same architecture); returns its row count.
+RunState = tuple[dict[str, torch.Tensor], dict[str, Any]]
 
-    Raises ValueError with the file and the reason when it does not fit `model`.
+
+@dataclass(frozen=True)
+class RestoredAgent:
+    """What `restore_agent_state` read besides the weights: the row count the state was saved
+    at, and the run state (`_collect_resume.capture`), None in a version-1 file."""
+
+    rows: int
+    run_state: RunState | None
+
+
+def agent_state_header(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The JSON header of a physprior SAC state file (its tensors are not read).
+
+    Raises ValueError naming the file when it is damaged, foreign or of an unread version.
     """
     source = Path(path)
     try:
@@ -227,11 +240,22 @@ def restore_agent_state(model: SAC, path: str | os.PathLike[str]) -> int:
         header = json.loads(metadata["physprior"])
     except (KeyError, json.JSONDecodeError):
         raise ValueError(f"{source} is not a physprior SAC state file") from None
-    if header.get("version") not in READABLE_VERSIONS:
+    if not isinstance(header, dict) or header.get("version") not in READABLE_VERSIONS:
+        version = header.get("version") if isinstance(header, dict) else None
         raise ValueError(
-            f"{source}: agent state version {header.get('version')} is not supported "
+            f"{source}: agent state version {version} is not supported "
             f"(this physprior reads versions {', '.join(map(str, READABLE_VERSIONS))})"
         )
+    return header
+
+
+def restore_agent_state(model: SAC, path: str | os.PathLike[str]) -> RestoredAgent:
+    """Load a `save_agent_state` file into `model` (same architecture), reading it once.
+
+    Raises ValueError with the file and the reason when it does not fit `model`.
+    """
+    source = Path(path)
+    header = agent_state_header(source)
     try:
         tensors = load_tensors(source.read_bytes())
         groups = header["param_groups"]
@@ -263,30 +287,11 @@ def restore_agent_state(model: SAC, path: str | os.PathLike[str]) -> int:
     model.num_timesteps = int(header["num_timesteps"])
     model._n_updates = int(header["n_updates"])
     model._episode_num = int(header["episode_num"])
-    return int(header["rows"])
-
-
-def agent_state_rows(path: str | os.PathLike[str]) -> int | None:
-    """The row count a readable agent-state file was saved at (None if it is not one)."""
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            header = json.loads((handle.metadata() or {})["physprior"])
-        return int(header["rows"])
-    except Exception:  # damaged or foreign: `restore_agent_state` says why, with the file
-        return None
-
-
-def read_run_state(
-    path: str | os.PathLike[str],
-) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
-    """The run state (`_collect_resume.capture`) in a checked agent-state file, or None for a
-    version-1 file, which has none."""
-    with safe_open(str(path), framework="pt") as handle:
-        header = json.loads((handle.metadata() or {})["physprior"])
-        if "run" not in header:
-            return None
-        tensors = {k: handle.get_tensor(k) for k in handle.keys() if k.startswith(RUN_PREFIX)}
-    return tensors, header["run"]
+    run_state = None
+    if "run" in header:
+        run = {k: v for k, v in tensors.items() if k.startswith(RUN_PREFIX)}
+        run_state = (run, header["run"])
+    return RestoredAgent(rows=int(header["rows"]), run_state=run_state)
 
 
 def _tuples(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -368,12 +368,15 @@ def _sac_start(start: TransitionDataset, state_path: Path) -> TransitionDataset:
     Rows recorded after the agent's last save (an interruption between flushes, or a kill
     between the two writes of a flush) are dropped here and recorded again, identically.
     """
-    from ._collect_sac import agent_state_rows
+    from ._collect_sac import agent_state_header
 
     if not state_path.is_file():
         return start  # `_run_sac` refuses it with its own message
-    saved = agent_state_rows(state_path)
-    if saved is None or saved >= len(start):
+    try:
+        saved = int(agent_state_header(state_path)["rows"])
+    except (ValueError, KeyError, TypeError):  # `_run_sac` says why, with the file's name
+        return start
+    if saved >= len(start):
         return start
     warnings.warn(
         f"{state_path} was saved at {saved} rows, {len(start)} are recorded: the resume "
@@ -393,12 +396,12 @@ def _sac_start(start: TransitionDataset, state_path: Path) -> TransitionDataset:
 
 def _exact_sac_resume(path: Path) -> bool:
     """Whether the SAC state beside `path` carries a run state (an exact resume)."""
-    from ._collect_sac import read_run_state
+    from ._collect_sac import agent_state_header
 
     state_path = sac_paths(path)[1]
     try:
-        return state_path.is_file() and read_run_state(state_path) is not None
-    except Exception:  # damaged: `_run_sac` refuses it with the file's name and the reason
+        return state_path.is_file() and "run" in agent_state_header(state_path)
+    except ValueError:  # damaged: `_run_sac` refuses it with the file's name and the reason
         return False
 
 
@@ -513,7 +516,6 @@ def _run_sac(
         ExactReward,
         RecordCallback,
         make_sac,
-        read_run_state,
         refill_buffer,
         restore_agent_state,
         save_agent_state,
@@ -530,9 +532,8 @@ def _run_sac(
         if start is not None:
             if not state_path.is_file():
                 raise ValueError(f"cannot resume {config.out}: no SAC state file {state_path}")
-            restore_agent_state(model, state_path)
+            run_state = restore_agent_state(model, state_path).run_state
             refill_buffer(model, recorder.dataset())
-            run_state = read_run_state(state_path)
             if exact and run_state is not None:
                 restore_run_state(model, *run_state, open_steps=recorder.open_steps)
             elif run_state is None:

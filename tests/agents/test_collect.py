@@ -323,7 +323,7 @@ def test_agent_state_round_trip_restores_weights_optimisers_and_buffer() -> None
         path = Path(folder) / "state.safetensors"
         save_agent_state(trained, path, 150)
         fresh = make_sac(vec(), 99, kwargs)
-        assert restore_agent_state(fresh, path) == 150
+        assert restore_agent_state(fresh, path).rows == 150
     for key, value in trained.policy.state_dict().items():
         torch.testing.assert_close(fresh.policy.state_dict()[key], value, rtol=0, atol=0)
     assert trained.log_ent_coef is not None and fresh.log_ent_coef is not None
