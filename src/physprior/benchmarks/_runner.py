@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
 import os
 import shutil
 import time
@@ -38,6 +37,7 @@ from physprior.training import TrainingDiverged
 
 from ._common import job_folder
 from ._framework import SCALES, Job, JobResult, Suite, check_seeds
+from ._processes import run_in_fresh_processes
 
 Backend = Literal["local", "ray"]
 BACKENDS: tuple[Backend, ...] = get_args(Backend)
@@ -312,7 +312,8 @@ def _run_local_parallel(
 
     A fresh process per job (as Ray's `reuse_actors=False`) leaves no state from one job to the
     next, so the numbers equal a sequential run's. Results are saved as they arrive. A failing
-    job, Ctrl-C or any other exception here stops the run at once: the pool's processes are
+    job, a worker process that dies (`WorkerDied`, naming the job and the exit code), Ctrl-C
+    or any other exception here stops the run at once: the running processes are
     terminated (the jobs they were running continue from their last training epoch on
     resume) and the error is raised; every job that finished before is already saved.
     """
@@ -323,18 +324,24 @@ def _run_local_parallel(
         )
     total = finished + len(pending)
     bar = progress_bar(total=total, initial=finished, desc=suite.name, unit="job", enabled=progress)
-    context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
     ordered = [
         (job.to_dict(), str(_work_folder(out, job))) for job in spread_by_env_and_seed(pending)
     ]
-    # Pool.__exit__ terminates the workers, also when an exception leaves the block (a
-    # ProcessPoolExecutor would instead wait for every queued job before re-raising).
-    with bar, context.Pool(workers, maxtasksperchild=1) as pool:
-        for payload in pool.imap_unordered(_run_job_by_name, ordered):
-            result = JobResult.from_dict(payload)
-            save(result)
-            bar.set_postfix_str(f"{result.job.row} | {result.job.env_id}", refresh=False)
-            bar.update(1)
+
+    def on_result(task: tuple[dict[str, Any], str], payload: dict[str, Any]) -> None:
+        result = JobResult.from_dict(payload)
+        save(result)
+        bar.set_postfix_str(f"{result.job.row} | {result.job.env_id}", refresh=False)
+        bar.update(1)
+
+    def describe(task: tuple[dict[str, Any], str]) -> str:
+        job = Job.from_dict(task[0])
+        return f"job {job.row!r} on {job.env_id} (seed {job.seed}, folder {task[1]})"
+
+    with bar:
+        run_in_fresh_processes(
+            _run_job_by_name, ordered, workers=workers, on_result=on_result, describe=describe
+        )
 
 
 def spread_by_env_and_seed(jobs: Sequence[Job]) -> list[Job]:
