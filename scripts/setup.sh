@@ -11,8 +11,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 pip_install() { .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@"; }
 pip_install "torch==2.13.0"
+# Editable in setuptools' "strict" mode: a tree of links under build/ on the path, which type
+# checkers read (the default mode maps physprior.envs and physprior.agents through an import
+# hook that mypy cannot follow). Edits show at once; a new module needs this script again
+# (scripts/test.sh runs it every time).
+editable=(--config-settings editable_mode=strict -e)
 if [ -n "$extras" ]; then
-    pip_install -e ".[$extras]"
+    pip_install "${editable[@]}" ".[$extras]"
 else
-    pip_install -e .
+    pip_install "${editable[@]}" .
 fi
