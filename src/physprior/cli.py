@@ -675,7 +675,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--lr-min",
         type=_finite_float(0),
         default=1e-6,
-        help="final learning rate of the cosine schedule (default: %(default)s)",
+        help="final learning rate of the cosine schedule, floor of the exponential one "
+        "(default: %(default)s)",
     )
     tr.add_argument(
         "--weight-decay",
@@ -685,9 +686,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument(
         "--schedule",
-        choices=["cosine", "plateau", "constant"],
+        choices=["cosine", "plateau", "constant", "exponential"],
         default="cosine",
-        help="learning-rate schedule (plateau: ReduceLROnPlateau on the validation loss)",
+        help="learning-rate schedule (plateau: ReduceLROnPlateau on the validation loss; "
+        "exponential: times --lr-decay each epoch, down to --lr-min)",
+    )
+    tr.add_argument(
+        "--lr-decay",
+        type=_finite_float(0, 1, open_low=True),
+        default=0.99,
+        help="factor per epoch of the exponential schedule, in (0, 1] (default: %(default)s)",
     )
     tr.add_argument(
         "--loss", choices=["l2", "l1"], default="l2", help="state error norm (default: l2)"
@@ -874,6 +882,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 lr_min=min(args.lr_min, args.lr),
                 weight_decay=args.weight_decay,
                 schedule=args.schedule,
+                lr_decay=args.lr_decay,
                 loss=args.loss,
                 grad_clip=args.grad_clip or None,
                 early_stopping=args.early_stopping,

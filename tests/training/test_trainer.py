@@ -215,6 +215,9 @@ def test_schedules(tmp_path, tiny, data):
     expected = [1e-6 + (2e-4 - 1e-6) * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(4)]
     assert cosine == pytest.approx(expected, rel=1e-12)
     assert lrs(schedule="constant") == [FAST["lr"]] * 6
+    # The SRNN billiard protocol: 5e-3 times 0.5 per epoch here, floored at 1e-3.
+    exponential = lrs(schedule="exponential", lr=5e-3, lr_decay=0.5, lr_min=1e-3, epochs=5)
+    assert exponential == pytest.approx([5e-3, 2.5e-3, 1.25e-3, 1e-3, 1e-3], rel=1e-12)
     # lr 0.5 overshoots: validation worsens and the plateau schedule cuts the rate by 0.7.
     plateau = lrs(schedule="plateau", lr=0.5, plateau_patience=1, plateau_factor=0.7, epochs=10)
     assert plateau[0] == 0.5 and min(plateau) < 0.5
@@ -320,6 +323,9 @@ def test_config_validation():
         TrainConfig(schedule="step")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="lr_min"):
         TrainConfig(lr=1e-4, lr_min=1e-3)
+    for decay in (0.0, 1.5):
+        with pytest.raises(ValueError, match=rf"lr_decay must be in \(0, 1\], got {decay}"):
+            TrainConfig(schedule="exponential", lr_decay=decay)
     with pytest.raises(ValueError, match="unknown TrainConfig field"):
         TrainConfig.from_dict({"epochs": 3, "colour": "red"})
     config = TrainConfig(epochs=3, early_stopping=5)

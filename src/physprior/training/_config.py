@@ -11,7 +11,7 @@ import torch
 
 from physprior._validate import check_field_types
 
-Schedule = Literal["cosine", "plateau", "constant"]
+Schedule = Literal["cosine", "plateau", "constant", "exponential"]
 
 _DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
 
@@ -32,7 +32,8 @@ class TrainConfig:
     lr: float = 2e-4
     """Initial learning rate."""
     lr_min: float = 1e-6
-    """Final learning rate of the cosine schedule (unused by the other schedules)."""
+    """Final learning rate of the cosine schedule and floor of the exponential one (unused by
+    the others)."""
     weight_decay: float = 1e-4
     """Weight decay: decoupled for `optimizer="adamw"`, an L2 term added to the gradient
     (coupled) for `optimizer="adam"`."""
@@ -43,7 +44,11 @@ class TrainConfig:
     schedule: Schedule = "cosine"
     """`"cosine"`: epoch `e` (from 0) uses `lr_min + (lr - lr_min) (1 + cos(pi e / epochs)) / 2`;
     `"plateau"`: multiply the rate by `plateau_factor` when the validation loss has not improved
-    for `plateau_patience` epochs (needs validation windows); `"constant"`: always `lr`."""
+    for `plateau_patience` epochs (needs validation windows); `"constant"`: always `lr`;
+    `"exponential"`: epoch `e` uses `max(lr_min, lr * lr_decay**e)` (PyTorch's `ExponentialLR`
+    stepped once per epoch, stopped at a floor: the SRNN billiard protocol)."""
+    lr_decay: float = 0.99
+    """Factor per epoch of the exponential schedule, in (0, 1]."""
     plateau_patience: int = 15
     """Epochs without validation improvement before the plateau schedule lowers the rate."""
     plateau_factor: float = 0.7
@@ -105,11 +110,13 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.lr must be positive, got {self.lr!r}")
         if self.lr_min > self.lr:
             raise ValueError(f"TrainConfig.lr_min ({self.lr_min}) exceeds lr ({self.lr})")
-        if self.schedule not in ("cosine", "plateau", "constant"):
+        if self.schedule not in ("cosine", "plateau", "constant", "exponential"):
             raise ValueError(
-                f"TrainConfig.schedule must be 'cosine', 'plateau' or 'constant', "
-                f"got {self.schedule!r}"
+                f"TrainConfig.schedule must be 'cosine', 'plateau', 'constant' or "
+                f"'exponential', got {self.schedule!r}"
             )
+        if not 0 < self.lr_decay <= 1:
+            raise ValueError(f"TrainConfig.lr_decay must be in (0, 1], got {self.lr_decay!r}")
         if not 0 < self.plateau_factor < 1:
             raise ValueError(
                 f"TrainConfig.plateau_factor must be in (0, 1), got {self.plateau_factor!r}"

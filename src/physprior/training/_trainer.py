@@ -273,9 +273,10 @@ class Trainer:
     ) -> dict[str, Any]:
         cfg, model, optimizer, p = self.config, self.model, self._optimizer, self._progress
         start = time.perf_counter()
-        if cfg.schedule == "cosine":
+        if cfg.schedule in ("cosine", "exponential"):
+            rate = _cosine(cfg, epoch) if cfg.schedule == "cosine" else _exponential(cfg, epoch)
             for group in optimizer.param_groups:
-                group["lr"] = _cosine(cfg, epoch)
+                group["lr"] = rate
         lr = float(optimizer.param_groups[0]["lr"])
         model.train()
 
@@ -452,6 +453,11 @@ def train(
 def _cosine(cfg: TrainConfig, epoch: int) -> float:
     """Cosine annealing from `lr` at epoch 0 towards `lr_min` at epoch `epochs`."""
     return cfg.lr_min + (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * epoch / cfg.epochs)) / 2
+
+
+def _exponential(cfg: TrainConfig, epoch: int) -> float:
+    """`lr * lr_decay**epoch`, not below `lr_min`."""
+    return max(cfg.lr_min, cfg.lr * cfg.lr_decay**epoch)
 
 
 def _derive_seed(seed: int, epoch: int, stream: str) -> int:
