@@ -70,7 +70,9 @@ def _next_event(x: float, v: float, a: float) -> tuple[float, float]:
     return (t_low, 0.0) if t_low <= t_high else (t_high, 1.0)
 
 
-def _bounce_1d(x: float, v: float, a: float, tau: float) -> tuple[float, float]:
+def _bounce_1d(
+    x: float, v: float, a: float, tau: float, events: list[tuple[float, float]] | None = None
+) -> tuple[float, float]:
     """Exact motion over `tau` of one coordinate in `[0, 1]`: acceleration `a`, elastic walls.
 
     The walls are axis-aligned and the acceleration is constant, so the two coordinates of the
@@ -83,9 +85,12 @@ def _bounce_1d(x: float, v: float, a: float, tau: float) -> tuple[float, float]:
     the floor costs a bounded number of events. A billiard at rest on a wall it is pressed
     against (`P = 0`) stays there.
 
-    Returns the position in `[0, 1]` and the velocity after `tau`.
+    Returns the position in `[0, 1]` and the velocity after `tau`. With `events`, appends
+    `(time since the start, wall)` for every bounce; the bounces skipped by the period
+    reduction (more than one full period in the step) are appended with a NaN time.
     """
     reduced = False
+    total = tau
     for _ in range(_MAX_EVENTS):
         t, wall = _next_event(x, v, a)
         if t > tau:
@@ -96,6 +101,8 @@ def _bounce_1d(x: float, v: float, a: float, tau: float) -> tuple[float, float]:
         # grazing hit can leave a velocity of a few ulps pointing into the wall, which is zero.
         x, v, tau = wall, -(v + a * t), tau - t
         v = max(v, 0.0) if wall == 0.0 else min(v, 0.0)
+        if events is not None:
+            events.append((total - tau, wall))
         if not reduced:
             reduced = True
             t1, next_wall = _next_event(x, v, a)
@@ -105,6 +112,10 @@ def _bounce_1d(x: float, v: float, a: float, tau: float) -> tuple[float, float]:
                 return x, v  # at rest on the wall with no force: stays
             period = t1 if next_wall == wall else 2.0 * t1
             if tau >= period:
+                if events is not None:
+                    per_period = 1 if next_wall == wall else 2
+                    skipped = int(tau // period) * per_period
+                    events.extend((math.nan, wall) for _ in range(skipped))
                 tau = math.fmod(tau, period)
     raise RuntimeError(
         f"heavy billiard: more than {_MAX_EVENTS} wall events in one step "
@@ -286,6 +297,31 @@ class HeavyBilliardEnv(PhysicsEnv):
                 )
         return super().reset(seed=seed, options=options)
 
+    def wall_events(
+        self, state: Any, action: Any = None
+    ) -> list[tuple[float, NDArray[np.float64]]]:
+        """The bounces of one step from `state` `(4,)` under `action` `(2,)` (default zero).
+
+        A list of `(time, normal)` sorted by time: `time` in seconds from the start of the
+        step, `normal` the unit normal `(2,)` of the wall hit, pointing into the free space
+        (a corner hit is two events at the same time). A billiard bouncing more than once per
+        period of its motion within the step gets the further bounces with a NaN time. The
+        step itself is `step`'s, exactly.
+        """
+        state = check_state(state, (2 * self.q_dim,))
+        action = np.zeros(2) if action is None else np.asarray(action, dtype=np.float64)
+        ax = self.force_scale * float(action[0]) / self.m
+        ay = self.force_scale * float(action[1]) / self.m - self.g
+        found: list[tuple[float, NDArray[np.float64]]] = []
+        for axis, accel in ((0, ax), (1, ay)):
+            events: list[tuple[float, float]] = []
+            _bounce_1d(float(state[axis]), float(state[axis + 2]) / self.m, accel, self.dt, events)
+            for time, wall in events:
+                normal = np.zeros(2)
+                normal[axis] = 1.0 if wall == 0.0 else -1.0
+                found.append((time, normal))
+        return sorted(found, key=lambda event: (math.isnan(event[0]), event[0]))
+
     # ------------------------------------------------------------------ images
     def background_image(self) -> NDArray[np.uint8]:
         """The paper's image of the walls, uint8 `(128, 128)`: walls 255, free space 0.
@@ -312,6 +348,22 @@ class HeavyBilliardEnv(PhysicsEnv):
         rc = xp.stack([row, col], -1)
         rc = xp.clip(rc, WALL_PX, WALL_PX + FREE_PX - 1)
         return rc.astype(np.int64) if xp is np else rc.long()
+
+    @staticmethod
+    def image_coordinates(q: Any) -> Any:
+        """Continuous image coordinates `(row, col)` `(..., 2)` of positions `q` `(..., 2)`.
+
+        Pixel centres are at integer coordinates: `col = 12 + 104 x - 0.5`,
+        `row = 12 + 104 (1 - y) - 0.5`, not clamped (positions beyond a wall map beyond the
+        free pixels), so the walls' inner edges are at 11.5 and 115.5. Affine in `q`: SRNN's
+        rebound module reads its image neighbourhoods through this map. Numpy or torch.
+        """
+        xp = namespace(q)
+        if xp is np:
+            q = np.asarray(q, dtype=np.float64)
+        col = WALL_PX + FREE_PX * q[..., 0] - 0.5
+        row = WALL_PX + FREE_PX * (1.0 - q[..., 1]) - 0.5
+        return xp.stack([row, col], -1)
 
     @staticmethod
     def pixel_to_position(rc: Any) -> Any:
