@@ -59,11 +59,12 @@ class WallImage(nn.Module):
     """A wall image and its position-to-pixel map, as buffers that are not saved: a model
     rebuilds them from its env, so checkpoints carry no image.
 
-    `neighbourhood(q, size)`: the image sampled bilinearly on a `size x size` grid of pixel
-    spacing centred on each position `q` `(B, 2)` -> `(B, size * size)`.
+    `neighbourhoods(q, size)`: the image sampled bilinearly on a `size x size` grid of pixel
+    spacing centred on each position `q` `(B, K, 2)` -> `(B, K, size * size)`, the wall value
+    outside the image.
     """
 
-    image: Tensor
+    padded: Tensor
     affine: Tensor
 
     def __init__(self, image: np.ndarray, affine: np.ndarray) -> None:
@@ -73,38 +74,45 @@ class WallImage(nn.Module):
                 f"expected an image (H, W) and an affine map (2, 3), got {image.shape} and "
                 f"{affine.shape}"
             )
-        self.register_buffer("image", torch.as_tensor(image, dtype=torch.float32), False)
+        # A ring of wall around the image: `grid_sample`'s border padding then repeats wall
+        # values forever outside, which is exactly "beyond the image is wall".
+        padded = np.pad(np.asarray(image, dtype=np.float64), 1, constant_values=WALL)
+        self.register_buffer("padded", torch.as_tensor(padded, dtype=torch.float32), False)
         self.register_buffer("affine", torch.as_tensor(affine, dtype=torch.float32), False)
         self._grids: dict[int, Tensor] = {}
+
+    @property
+    def image(self) -> Tensor:
+        """The image `(H, W)` in [0, 1] (1: wall)."""
+        return self.padded[1:-1, 1:-1]
 
     def coordinates(self, q: Tensor) -> Tensor:
         """Continuous image coordinates `(row, col)` `(..., 2)` of positions `q` `(..., 2)`."""
         return q @ self.affine[:, :2].mT + self.affine[:, 2]
 
-    def neighbourhood(self, q: Tensor, size: int) -> Tensor:
-        """`(B, size * size)` image values around each of the positions `q` `(B, 2)`."""
+    def neighbourhoods(self, q: Tensor, size: int) -> Tensor:
+        """`(B, K, size * size)` image values around the positions `q` `(B, K, 2)`."""
         grid = self._grids.get(size)
         if grid is None:
             grid = self._grids[size] = offsets(size)
-        centre = self.coordinates(q)  # (B, 2)
-        return self.sample(centre[:, None, :] + grid.to(centre))
+        centre = self.coordinates(q)  # (B, K, 2)
+        points = centre[..., None, :] + grid.to(centre)  # (B, K, size^2, 2)
+        return self.sample(points.flatten(1, 2)).unflatten(1, (q.shape[1], grid.shape[0]))
+
+    def neighbourhood(self, q: Tensor, size: int) -> Tensor:
+        """`(B, size * size)` image values around each of the positions `q` `(B, 2)`."""
+        return self.neighbourhoods(q[:, None, :], size)[:, 0]
 
     def sample(self, rc: Tensor) -> Tensor:
-        """Bilinear samples `(...)` at continuous coordinates `rc` `(..., 2)`; `WALL` outside."""
-        height, width = self.image.shape
-        flat = self.image.reshape(-1)
-        base = rc.detach().floor()
-        frac = rc - base  # the only path of gradients to the positions
-        base = torch.nan_to_num(base, nan=-2.0, posinf=-2.0, neginf=-2.0)
-        base = base.clamp(-2.0, float(max(height, width)) + 1.0).long()
-        out = rc.new_zeros(rc.shape[:-1])
-        for dr in (0, 1):
-            for dc in (0, 1):
-                r, c = base[..., 0] + dr, base[..., 1] + dc
-                inside = (r >= 0) & (r < height) & (c >= 0) & (c < width)
-                index = torch.where(inside, r * width + c, torch.zeros_like(r))
-                value = torch.where(inside, flat[index], torch.full_like(out, WALL))
-                wr = frac[..., 0] if dr else 1.0 - frac[..., 0]
-                wc = frac[..., 1] if dc else 1.0 - frac[..., 1]
-                out = out + wr * wc * value
-        return out
+        """Bilinear samples `(B, N)` at continuous image coordinates `rc` `(B, N, 2)`."""
+        height, width = self.padded.shape
+        # grid_sample with align_corners=True: -1 and +1 are the centres of the first and
+        # last pixels of the padded image, whose pixel (r, c) is the image's (r - 1, c - 1).
+        x = (rc[..., 1] + 1.0) * (2.0 / (width - 1)) - 1.0
+        y = (rc[..., 0] + 1.0) * (2.0 / (height - 1)) - 1.0
+        grid = torch.stack((x, y), dim=-1)[None]  # (1, B, N, 2)
+        image = self.padded.to(rc.dtype)[None, None]
+        out = torch.nn.functional.grid_sample(
+            image, grid, mode="bilinear", padding_mode="border", align_corners=True
+        )
+        return out[0, 0]

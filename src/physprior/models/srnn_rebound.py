@@ -73,9 +73,12 @@ def rebound_step(
     q, p = at_bounce[:, :k], at_bounce[:, k:]
     reflected = torch.cat((q, reflect(p, n)), dim=-1)
     rest = ((1.0 - alpha) * dt)[:, None]
-    # Two calls, not one on a stacked batch: with n = 0 the inputs are equal, and equal calls
-    # give bitwise equal outputs (a stacked batch may round its rows differently).
-    return tentative + (flow(reflected, rest) - flow(at_bounce, rest))
+    legs = flow(torch.cat((reflected, at_bounce)), torch.cat((rest, rest)))
+    with_rebound, without = legs.chunk(2)
+    # Rows with n = 0 are the tentative step exactly: the two legs then had equal inputs, but
+    # rows of one stacked batch may round differently in their last bit.
+    change = torch.where((n == 0).all(-1, keepdim=True), 0.0, with_rebound - without)
+    return tentative + change
 
 
 class ReboundTerms(NamedTuple):
@@ -176,11 +179,8 @@ class ReboundModule(nn.Module):
 
     def forward(self, q: Tensor, q_tentative: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """`(n_bar (B, 2), alpha (B,), gamma (B,))` from positions `q`, `q_tentative` `(B, 2)`."""
-        seen = torch.cat(
-            (self.walls.neighbourhood(q, WIDE), self.walls.neighbourhood(q_tentative, WIDE)),
-            dim=-1,
-        )
-        features = self.shared(seen)
+        wide = self.walls.neighbourhoods(torch.stack((q, q_tentative), dim=1), WIDE)
+        features = self.shared(wide.flatten(1))
         raw = self.normal_head(features)
         normal = raw / raw.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         if self.learn_alpha:
@@ -254,14 +254,14 @@ class SRNNRebound(TransitionModel):
 
     # ------------------------------------------------------------------ the flow
     def _flow(self, u: Tensor) -> Flow:
-        """The flow under the action `u` `(B, A)`."""
+        """The flow under the action `u` `(B, A)`, for B states or a stack of several B."""
         integrator, substeps = self.active_integrator, self.active_substeps
         if self.system is not None:
             system = self.system
             control = u / self.action_norm.std if self.action_dim else None
 
             def hnet(z: Tensor, duration: float | Tensor) -> Tensor:
-                return system.advance(z, control, integrator, duration, substeps)
+                return system.advance(z, _tiled(control, z), integrator, duration, substeps)
 
             return hnet
         from .node import NODE, _NetField, _SplitNetField
@@ -271,10 +271,11 @@ class SRNNRebound(TransitionModel):
         bias = net.input_bias(u)
 
         def onet(z: Tensor, duration: float | Tensor) -> Tensor:
-            h = duration / substeps
+            h, b = duration / substeps, _tiled(bias, z)
+            assert b is not None
             if integrator.requires_split:
-                return integrator.advance(_SplitNetField(net, bias, 2), z, h, substeps)
-            return integrator.advance(_NetField(net, bias), z, h, substeps)
+                return integrator.advance(_SplitNetField(net, b, 2), z, h, substeps)
+            return integrator.advance(_NetField(net, b), z, h, substeps)
 
         return onet
 
@@ -332,3 +333,11 @@ class SRNNRebound(TransitionModel):
             predicted = torch.stack(steps, dim=1)
         error = state_error(predicted, states[:, 1:], self.state_norm.std, loss)
         return error + self.config.gamma_l1 * torch.cat(gammas).mean()
+
+
+def _tiled(per_sample: Tensor | None, z: Tensor) -> Tensor | None:
+    """`per_sample` `(B, H)` repeated to the rows of a stack `z` `(k B, D)`; a tensor without
+    a batch dimension (or None) as it is."""
+    if per_sample is None or per_sample.ndim < 2 or per_sample.shape[0] == z.shape[0]:
+        return per_sample
+    return per_sample.repeat(z.shape[0] // per_sample.shape[0], 1)
