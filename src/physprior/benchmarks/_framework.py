@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 Scale = Literal["smoke", "default", "paper"]
@@ -177,6 +178,9 @@ class Suite:
     paper: tuple[PaperRow, ...] = ()
     claims: tuple[Claim, ...] = ()
     scale_notes: Mapping[str, str] = field(default_factory=dict)
+    #: Plots of the suite's own, drawn after the common ones: `(results, folder) -> report
+    #: lines` (markdown) for the results of one env.
+    plots: Callable[[Sequence[JobResult], Path], list[str]] | None = None
 
 
 def scale_settings(scales: Mapping[str, T], scale: str, seeds: object) -> T:

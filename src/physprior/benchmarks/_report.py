@@ -177,6 +177,8 @@ def write_report(
         lines += [f"## {env_id}", ""]
         lines += _env_table(suite, table, env_id)
         lines += plot_lines.get(env_id, [])
+        if plots and suite.plots is not None:
+            lines += suite.plots([r for r in results if r.job.env_id == env_id], out_dir)
         lines.append("")
     if suite.claims:
         lines += ["## The paper's findings", ""]

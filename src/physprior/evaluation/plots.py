@@ -159,3 +159,49 @@ def plot_returns(
     ax.set_title(title)
     ax.grid(True, axis="x", alpha=0.3)
     return _save(figure, path)
+
+
+def plot_paths_over_image(
+    image: ArrayLike,
+    extent: tuple[float, float, float, float],
+    panels: Mapping[str, Sequence[tuple[ArrayLike, ArrayLike]]],
+    path: str | os.PathLike[str],
+    *,
+    title: str = "Predicted and true paths",
+) -> Path:
+    """One panel per model: paths in the plane drawn over a background image (the walls).
+
+    `image` `(H, W)` (values in [0, 1], 1 dark) fills the box `extent = (left, right, bottom,
+    top)` in position units; `panels[name]` is a list of `(true (T, 2), predicted (T, 2))`
+    position paths, each pair in its own colour (true solid, predicted dashed, a dot at the
+    start).
+    """
+    plt = _pyplot()
+    picture = np.asarray(image, dtype=float)
+    if picture.ndim != 2:
+        raise ValueError(f"image must be (H, W), got shape {picture.shape}")
+    names = list(panels)
+    if not names:
+        raise ValueError("plot_paths_over_image needs at least one panel")
+    columns = min(3, len(names))
+    rows = -(-len(names) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.6 * rows + 0.4))
+    axes = np.atleast_1d(axes).reshape(-1)
+    colours = plt.get_cmap("tab10").colors
+    for ax, name in zip(axes, names, strict=False):
+        ax.imshow(picture, cmap="Greys", vmin=0, vmax=1.6, extent=extent, origin="upper")
+        for index, (true, predicted) in enumerate(panels[name]):
+            truth, guess = np.asarray(true, dtype=float), np.asarray(predicted, dtype=float)
+            colour = colours[index % len(colours)]
+            ax.plot(truth[:, 0], truth[:, 1], color=colour, linewidth=1.5)
+            ax.plot(guess[:, 0], guess[:, 1], color=colour, linewidth=1.2, linestyle="--")
+            ax.plot(truth[:1, 0], truth[:1, 1], "o", color=colour, markersize=4)
+        ax.set_xlim(extent[0], extent[1])
+        ax.set_ylim(extent[2], extent[3])
+        ax.set_title(name, fontsize="small")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[len(names) :]:
+        ax.set_visible(False)
+    figure.suptitle(f"{title}\n(solid: true, dashed: predicted)", fontsize="medium")
+    return _save(figure, path)
