@@ -136,9 +136,6 @@ _SCALES: dict[str, dict[str, Any]] = {
     },
 }
 
-#: The four walls: (coordinate index, wall position, inward normal).
-_WALLS = ((0, 0.0, (1.0, 0.0)), (0, 1.0, (-1.0, 0.0)), (1, 0.0, (0.0, 1.0)), (1, 1.0, (0.0, -1.0)))
-
 
 def jobs(scale: Scale, seeds: int) -> list[Job]:
     """The grid: the five learned rows and the two sanity rows x seeds, on HeavyBilliard."""

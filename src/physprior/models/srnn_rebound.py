@@ -34,7 +34,7 @@ from typing import ClassVar, Literal, NamedTuple, final
 import torch
 from torch import Tensor, nn
 
-from ._base import LossKind, Memory, ModelConfig, TransitionModel, state_error
+from ._base import LossKind, Memory, ModelConfig, TransitionModel
 from ._hamiltonian import SMOOTH_ACTIVATIONS, Forcing, HamiltonianSystem, NetSize, SeparableEnergy
 from ._registry import register
 from ._wall_image import WallImage, env_wall_image
@@ -239,6 +239,7 @@ class SRNNRebound(TransitionModel):
                 )
             )
         self.rebound = ReboundModule(WallImage(*env_wall_image(config.env_id)), config)
+        self._gammas: list[Tensor] | None = None
 
     @torch.no_grad()
     def fit_normalization(self, states: Tensor, actions: Tensor) -> None:
@@ -303,7 +304,10 @@ class SRNNRebound(TransitionModel):
     def step_with_memory(
         self, z: Tensor, u: Tensor, memory: Memory = None
     ) -> tuple[Tensor, Memory]:
-        return self._step(z, u)[0], None
+        stepped, gamma = self._step(z, u)
+        if self._gammas is not None:  # inside training_loss: the penalty needs every gamma
+            self._gammas.append(gamma)
+        return stepped, None
 
     def training_loss(
         self,
@@ -315,24 +319,13 @@ class SRNNRebound(TransitionModel):
     ) -> Tensor:
         """The state loss of `TransitionModel.training_loss` plus `gamma_l1 * mean(gamma)`
         over every predicted step (windows `states (B, T+1, D)`, `actions (B, T, A)`)."""
-        b, t1, d = states.shape
-        gammas = []
-        if self.config.train_mode == "single" and initial_states is None:
-            z = states[:, :-1].reshape(-1, d)
-            u = actions.reshape(b * (t1 - 1), actions.shape[-1])
-            predicted, gamma = self._step(z, u)
-            predicted = predicted.reshape(b, t1 - 1, d)
-            gammas.append(gamma)
-        else:
-            z = states[:, 0] if initial_states is None else initial_states
-            steps = []
-            for t in range(t1 - 1):
-                z, gamma = self._step(z, actions[:, t])
-                steps.append(z)
-                gammas.append(gamma)
-            predicted = torch.stack(steps, dim=1)
-        error = state_error(predicted, states[:, 1:], self.state_norm.std, loss)
-        return error + self.config.gamma_l1 * torch.cat(gammas).mean()
+        self._gammas = []
+        try:
+            error = super().training_loss(states, actions, loss=loss, initial_states=initial_states)
+            gammas = torch.cat(self._gammas)
+        finally:
+            self._gammas = None
+        return error + self.config.gamma_l1 * gammas.mean()
 
 
 def _tiled(per_sample: Tensor | None, z: Tensor) -> Tensor | None:
