@@ -162,3 +162,14 @@ def test_planar_billiard_model_in_the_learned_env(tmp_path) -> None:
     for _ in range(5):
         obs, reward, *_ = env.step(env.action_space.sample())
     assert obs.shape == (4,) and np.isfinite(obs).all() and np.isfinite(reward)
+
+
+def test_the_command_line_trains_and_evaluates_it_on_billiard_data(tmp_path) -> None:
+    from physprior.cli import main
+
+    data, run = str(tmp_path / "b.npz"), str(tmp_path / "run")
+    args = ["--trajectories", "12", "--length", "8", "--out", data, "--no-progress"]
+    assert main(["generate", BILLIARD, *args]) == 0
+    train = ["train", data, "--model", "srnn-rebound", "--epochs", "2", "--window", "4"]
+    assert main([*train, "--out", run, "--schedule", "exponential", "--no-progress"]) == 0
+    assert main(["eval", run, data, "--horizon", "4", "--json", str(tmp_path / "e.json")]) == 0
