@@ -59,6 +59,15 @@ def test_the_true_trajectories_time_every_single_bounce_and_no_change_none() -> 
     still = np.repeat(states[:, :1], states.shape[1], axis=1)
     assert srnn_billiard.bounce_timing(still, bounces) == 0.0
     assert math.isnan(srnn_billiard.bounce_timing(states, []))
+
+    class Exact:  # the env's own step as a model: every bounce caught, no error
+        dtype = torch.float64
+
+        def step(self, z: torch.Tensor) -> torch.Tensor:
+            return torch.tensor(np.stack([env._advance(s.numpy(), np.zeros(2)) for s in z]))
+
+    exact = srnn_billiard.one_step_metrics(Exact(), torch.tensor(states), bounces)
+    assert exact["bounce_one_step"] == 1.0 and exact["bounce_step_error"] < 1e-12
     free = srnn_billiard.free_steps(env, states)
     assert free and all(not env.wall_events(states[b, k]) for b, k in free)
 
@@ -82,6 +91,8 @@ def test_smoke_run_writes_results_report_and_paths(tmp_path: Path) -> None:
     for row, metrics in by_row.items():
         assert math.isfinite(metrics["position_error"]), row
         assert 0.0 <= metrics["bounce_timing"] <= 1.0, row
+        learned = row not in (srnn_billiard.FREE_FLIGHT, srnn_billiard.NO_CHANGE)
+        assert ("bounce_one_step" in metrics) == learned, row
         has_module = row in srnn_billiard.MODULE_ROWS
         assert ("gamma_bounce" in metrics) == has_module, row
     for row in srnn_billiard.MODULE_ROWS:

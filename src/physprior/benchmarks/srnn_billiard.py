@@ -50,6 +50,11 @@ true first state):
   fraction the rollout reproduces within one step: its momentum component along that wall's
   normal turns from into the wall to out of it between two states within one step of the true
   one, with the predicted position within 0.1 (about a step's travel) of that wall.
+- `bounce_one_step` and `bounce_step_error` (learned rows): the same bounces one step at a
+  time, each predicted from the true state before it: the fraction whose predicted momentum
+  along the wall's normal points out of the wall after the step, and the mean L2 position
+  error of those steps. They measure the rebound itself, without the drift of a rollout
+  (after one mistimed bounce a rollout meets the later ones out of phase).
 - `normal_cosine`, `gamma_bounce`, `alpha_error` (module rows): at those single-bounce steps,
   from the true state, `|cos(n_bar, true normal)|` (a reflection does not see the sign of n),
   the mean gamma, and `|alpha - true time / dt|`.
@@ -215,6 +220,26 @@ def bounce_timing(predicted: np.ndarray, bounces: Sequence[tuple[int, int, float
     return hits / len(bounces)
 
 
+def one_step_metrics(
+    model: Any, states: Tensor, bounces: Sequence[tuple[int, int, float, np.ndarray]]
+) -> dict[str, float]:
+    """`bounce_one_step` and `bounce_step_error` over the single bounces, each step
+    predicted from the true state `states (B, T + 1, 4)` before it."""
+    if not bounces:
+        return {"bounce_one_step": float("nan"), "bounce_step_error": float("nan")}
+    with torch.no_grad():
+        z = torch.stack([states[b, k] for b, k, _, _ in bounces])
+        after = torch.stack([states[b, k + 1] for b, k, _, _ in bounces])
+        stepped = model.step(z.to(model.dtype)).double()
+    normals = torch.tensor(np.stack([n for *_, n in bounces]), dtype=torch.float64)
+    out_of_wall = (stepped[:, 2:] * normals).sum(-1) > 0
+    error = (stepped[:, :2] - after[:, :2]).norm(dim=-1)
+    return {
+        "bounce_one_step": float(out_of_wall.double().mean()),
+        "bounce_step_error": float(error.mean()),
+    }
+
+
 def module_metrics(
     model: Any,
     states: Tensor,
@@ -308,6 +333,8 @@ def run_job(job: Job) -> JobResult:
     bounces = single_bounces(env, true_np)
     metrics["bounce_timing"] = bounce_timing(predicted_np, bounces)
     metrics["single_bounces"] = float(len(bounces))
+    if model is not None:
+        metrics |= one_step_metrics(model, test_states, bounces)
     if model is not None and job.row in MODULE_ROWS:
         metrics |= module_metrics(model, test_states, bounces, free_steps(env, true_np))
     for i in range(min(int(p["plotted"]), test_states.shape[0])):
@@ -390,6 +417,8 @@ SUITE = Suite(
         "position_error",
         "position_error_std",
         "bounce_timing",
+        "bounce_one_step",
+        "bounce_step_error",
         "normal_cosine",
         "gamma_bounce",
         "gamma_free",
