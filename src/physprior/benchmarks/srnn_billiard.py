@@ -61,9 +61,10 @@ true first state):
 - `gamma_free` (module rows): the mean gamma at steps with no bounce whose true positions at
   both ends lie at least 0.1 from every wall.
 
-Scales: `paper` as above (about 1.5 hours of one core per learned row); `default` 2,000
-training trajectories and 400 epochs (the learning rate reaches its floor of 1e-4 after
-390), about 30 minutes on 2 cores with `--workers 2`; `smoke` every code path in seconds.
+Scales: `paper` as above (the full module takes about 4.5 s an epoch on one core, about
+1.9 hours); `default` 2,000 training trajectories and 400 epochs (the learning rate reaches
+its floor of 1e-4 after 390): the module rows 12-13 minutes of one core each, SRNN without
+the module 2 and the RNN 1; `smoke` every code path in seconds.
 """  # noqa: E501 (the protocol table's rows)
 
 from __future__ import annotations
