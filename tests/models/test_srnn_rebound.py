@@ -122,12 +122,16 @@ def test_config_is_checked() -> None:
         make("srnn-rebound", obs_dim=4, dt=0.1, env_id="physprior/MassSpring-v0")
     with pytest.raises(ValueError, match=r"\[x, y, px, py\] states"):
         make("srnn-rebound", obs_dim=2, dt=0.1, env_id=BILLIARD)
+    with pytest.raises(ValueError, match="alpha_output must be 'relu' or 'sigmoid'"):
+        make("srnn-rebound", obs_dim=4, dt=0.1, env_id=BILLIARD, alpha_output="tanh")
     with pytest.raises(ValueError, match="dynamics must be 'hnet' or 'onet'"):
         make("srnn-rebound", obs_dim=4, dt=0.1, env_id=BILLIARD, dynamics="mlp")
 
 
 @pytest.mark.parametrize(
-    "config", [{}, {"learn_alpha": False}, {"dynamics": "onet"}], ids=["full", "no-alpha", "onet"]
+    "config",
+    [{}, {"learn_alpha": False}, {"dynamics": "onet"}, {"alpha_output": "sigmoid"}],
+    ids=["full", "no-alpha", "onet", "sigmoid-alpha"],
 )
 def test_gradients_reach_every_parameter_and_the_penalty_counts(config) -> None:
     model = _model(action_dim=0, **config)

@@ -14,6 +14,7 @@ Rows:
 | SRNN without the module | `srnn`, hidden 32, leapfrog, no ISO |
 | O-NET L-L + rebound module | `srnn-rebound`, `dynamics="onet"` (O-NET 4-32-4, leapfrog) |
 | vanilla RNN | `rnn`, 32 hidden units (physprior's `delta` readout) |
+| SRNN + rebound module, sigmoid alpha (variant) | `srnn-rebound`, `alpha_output="sigmoid"`: not a row of the paper; its section 6 says alpha lies in [0, 1], its appendix puts a ReLU on alpha's output, which can die (alpha 0 for every state) |
 | true H, no rebound (sanity row) | the exact free flight under gravity, through the walls |
 | predict no change (sanity row) | every position stays where it starts |
 
@@ -93,9 +94,10 @@ NO_ALPHA = "SRNN + rebound module without alpha"
 SRNN_ALONE = "SRNN without the module"
 ONET = "O-NET L-L + rebound module"
 RNN = "vanilla RNN"
+SIGMOID_ALPHA = "SRNN + rebound module, sigmoid alpha (variant)"
 FREE_FLIGHT = "true H, no rebound (sanity row)"
 NO_CHANGE = "predict no change (sanity row)"
-MODULE_ROWS = (FULL, NO_ALPHA, ONET)
+MODULE_ROWS = (FULL, NO_ALPHA, ONET, SIGMOID_ALPHA)
 BASELINES = (NO_ALPHA, SRNN_ALONE, ONET, RNN)
 #: Distance to a wall (box units, about one step's travel) within which a turn of the
 #: momentum counts as a bounce on it, and beyond which a position is "away from walls".
@@ -108,6 +110,7 @@ _ROWS: dict[str, tuple[str | None, dict[str, Any]]] = {
     SRNN_ALONE: ("srnn", {"iso": False}),
     ONET: ("srnn-rebound", {"dynamics": "onet"}),
     RNN: ("rnn", {}),
+    SIGMOID_ALPHA: ("srnn-rebound", {"alpha_output": "sigmoid"}),
     FREE_FLIGHT: (None, {}),
     NO_CHANGE: (None, {}),
 }

@@ -113,6 +113,10 @@ class SRNNReboundConfig(ModelConfig):
     dynamics: Literal["hnet", "onet"] = "hnet"
     """`"hnet"`: SRNN's separable H-NET; `"onet"`: an O-NET (the paper's "L-L O-NET with the
     rebound module" baseline), both stepped by the integrator."""
+    alpha_output: Literal["relu", "sigmoid"] = "relu"
+    """The activation of alpha's output: `"relu"` (appendix A.3, alpha >= 0) or `"sigmoid"`
+    (section 6's "alpha in [0, 1]"). A ReLU output can die: once its input is negative for
+    every state, alpha is 0 everywhere and gets no gradient (seen in a paper-scale run)."""
     learn_alpha: bool = True
     """`False`: the paper's baseline "rebound module that does not learn alpha", which
     effectively treats `alpha = 1` (the reflection at the end of the step)."""
@@ -133,6 +137,8 @@ class SRNNReboundConfig(ModelConfig):
                 f"(obs_dim=4, q_dim=2, state_layout='qp'), got obs_dim={self.obs_dim}, "
                 f"q_dim={self.q_dim}, state_layout={self.state_layout!r}"
             )
+        if self.alpha_output not in ("relu", "sigmoid"):
+            raise ValueError(f"alpha_output must be 'relu' or 'sigmoid', got {self.alpha_output!r}")
         if self.dynamics not in ("hnet", "onet"):
             raise ValueError(f"dynamics must be 'hnet' or 'onet', got {self.dynamics!r}")
         if self.activation not in SMOOTH_ACTIVATIONS:
@@ -170,7 +176,7 @@ class ReboundModule(nn.Module):
             nn.Linear(config.module_hidden, config.head_hidden),
             nn.Tanh(),
             nn.Linear(config.head_hidden, 1),
-            nn.ReLU(),
+            nn.ReLU() if config.alpha_output == "relu" else nn.Sigmoid(),
         )
         g = config.gamma_hidden
         self.gamma_net = nn.Sequential(
