@@ -345,3 +345,26 @@ def test_the_optimizer_is_chosen_by_name(tmp_path):
         assert type(trainer._optimizer) is expected
     with pytest.raises(ValueError, match="optimizer must be 'adamw' or 'adam', got 'sgd'"):
         TrainConfig(optimizer="sgd")
+
+
+def test_a_run_saved_before_a_config_field_existed_resumes_at_its_default(tmp_path, tiny, data):
+    # A field added to a config class later (here: simulated by deleting it from the saved
+    # run) keeps the old behaviour at its default, so an older run resumes...
+    run = tmp_path / "run"
+    train(tiny(), *data, TrainConfig(**FAST), run, callback=lambda record: True)
+    state, model = run / "checkpoint" / "trainer.json", run / "checkpoint" / "config.json"
+    info, header = json.loads(state.read_text()), json.loads(model.read_text())
+    del info["train_config"]["lr_decay"]
+    del header["config"]["substeps"]
+    state.write_text(json.dumps(info))
+    model.write_text(json.dumps(header))
+    assert train(tiny(), *data, TrainConfig(**FAST), run, resume=True).epochs_done == 6
+    # ...but not where the run now asks for another value than the default.
+    again = tmp_path / "again"
+    train(tiny(), *data, TrainConfig(**FAST), again, callback=lambda record: True)
+    state = again / "checkpoint" / "trainer.json"
+    info = json.loads(state.read_text())
+    del info["train_config"]["lr"]  # FAST's lr is not the default
+    state.write_text(json.dumps(info))
+    with pytest.raises(ValueError, match=r"config differs in lr \(0.0002 -> 0.01\)"):
+        train(tiny(), *data, TrainConfig(**FAST), again, resume=True)

@@ -381,14 +381,15 @@ class Trainer:
         model, where = self.model, self.out_dir
         header = read_checkpoint_config(checkpoint)
         own = {"model": model.name, "config": _json_roundtrip(model.config.to_dict())}
-        if header["model"] != own["model"] or header["config"] != own["config"]:
+        saved_config = _with_new_defaults(header["config"], model.config)
+        if header["model"] != own["model"] or saved_config != own["config"]:
             raise ValueError(
                 f"cannot resume {where}: it trained model {header['model']!r} with another "
                 "config than the model given"
             )
         load_state_into(model, read_state_dict(checkpoint, header), where=checkpoint)
         tensors, info = read_state(checkpoint)
-        saved = info.get("train_config", {})
+        saved = _with_new_defaults(info.get("train_config", {}), self.config)
         now = _json_roundtrip(self.config.to_dict())
         changed = sorted(
             k for k in (now.keys() | saved.keys()) - _FREE_ON_RESUME if now.get(k) != saved.get(k)
@@ -473,6 +474,17 @@ def _fingerprint(train_s: Tensor, train_a: Tensor, val: tuple[Tensor, Tensor] | 
         digest.update(str(tuple(tensor.shape)).encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+def _with_new_defaults(saved: dict[str, Any], config: Any) -> dict[str, Any]:
+    """`saved` (a config as a checkpoint recorded it) with the fields added to `config`'s
+    class since then filled with their defaults: a field added later keeps the old behaviour
+    at its default, so a run started before it resumes while it is left at the default."""
+    filled = dict(saved)
+    for field in dataclasses.fields(config):
+        if field.name not in filled and field.default is not dataclasses.MISSING:
+            filled[field.name] = _json_roundtrip(field.default)
+    return filled
 
 
 def _json_roundtrip(value: Any) -> Any:
