@@ -147,7 +147,8 @@ _SCALES: dict[str, dict[str, Any]] = {
 
 
 def jobs(scale: Scale, seeds: int) -> list[Job]:
-    """The grid: the five learned rows and the two sanity rows x seeds, on HeavyBilliard."""
+    """The grid: the five learned rows of the paper, the sigmoid-alpha variant and the two
+    sanity rows x seeds, on HeavyBilliard."""
     params = scale_settings(_SCALES, scale, seeds)
     return [
         Job(NAME, row, ENV_ID, seed, {"scale": scale, "dt": 0.1, **params})
