@@ -38,6 +38,7 @@ from ._base import LossKind, Memory, ModelConfig, TransitionModel
 from ._hamiltonian import SMOOTH_ACTIVATIONS, Forcing, HamiltonianSystem, NetSize, SeparableEnergy
 from ._registry import register
 from ._wall_image import WallImage, env_wall_image
+from .node import NODE, NODEConfig, _NetField, _SplitNetField
 
 __all__ = ["ReboundTerms", "SRNNRebound", "SRNNReboundConfig", "rebound_step"]
 
@@ -221,15 +222,13 @@ class SRNNRebound(TransitionModel):
         assert config.env_id is not None
         size = NetSize(config.hidden, config.layers, config.activation)
         self.system: HamiltonianSystem | None = None
-        self.onet: TransitionModel | None = None
+        self.onet: NODE | None = None
         if config.dynamics == "hnet":
             self.system = HamiltonianSystem(
                 SeparableEnergy(2, size),
                 forcing=Forcing(2, config.action_dim, size) if config.action_dim else None,
             )
         else:
-            from .node import NODE, NODEConfig
-
             self.onet = NODE(
                 NODEConfig(
                     obs_dim=4,
@@ -271,9 +270,7 @@ class SRNNRebound(TransitionModel):
                 return system.advance(z, _tiled(control, z), integrator, duration, substeps)
 
             return hnet
-        from .node import NODE, _NetField, _SplitNetField
-
-        assert isinstance(self.onet, NODE)
+        assert self.onet is not None
         net = self.onet._folded()
         bias = net.input_bias(u)
 
