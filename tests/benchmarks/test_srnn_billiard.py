@@ -91,6 +91,7 @@ def test_smoke_run_writes_results_report_and_paths(tmp_path: Path) -> None:
     assert list(by_row) == [j.row for j in srnn_billiard.jobs("smoke", 1)]
     for row, metrics in by_row.items():
         assert math.isfinite(metrics["position_error"]), row
+        assert 0.0 <= metrics["position_error_10"] < math.inf, row
         assert 0.0 <= metrics["bounce_timing"] <= 1.0, row
         learned = row not in (srnn_billiard.FREE_FLIGHT, srnn_billiard.NO_CHANGE)
         assert ("bounce_one_step" in metrics) == learned, row
@@ -101,5 +102,6 @@ def test_smoke_run_writes_results_report_and_paths(tmp_path: Path) -> None:
         assert 0.0 <= by_row[row]["gamma_free"] <= 1.0
     text = report.read_text()
     assert "gamma below 0.1 away from walls: **" in text
+    assert "over the first 10 steps (the training length) than vanilla RNN: **" in text
     assert (tmp_path / "paths-heavy-billiard.png").is_file()
     assert "paths-heavy-billiard.png" in text

@@ -47,6 +47,10 @@ true first state):
 
 - `position_error`: L2 distance of the positions, averaged over the 60 steps, mean over
   test trajectories (`position_error_std` the std over them).
+- `position_error_10`: the same over the first 10 steps only, the length of the training
+  trajectories (`position_error_10_std` its std). The billiard is chaotic: by about 20 steps
+  every learned row's rollout has lost the true one's phase, and the 60-step mean mostly
+  measures how its error saturates; the 10-step mean shows the skill before that.
 - `bounce_timing`: of the test steps with exactly one bounce (the env's `wall_events`), the
   fraction the rollout reproduces within one step: its momentum component along that wall's
   normal turns from into the wall to out of it between two states within one step of the true
@@ -81,10 +85,11 @@ import torch
 from torch import Tensor
 
 from physprior.data import generate_trajectories, make_windows
+from physprior.evaluation.metrics import position_error
 from physprior.models import make
 from physprior.training import TrainConfig
 
-from ._common import data_hash, score_rollouts, train_model
+from ._common import data_hash, finite_or_inf, score_rollouts, train_model
 from ._framework import Claim, Job, JobResult, Means, Scale, Suite, scale_settings
 
 NAME = "srnn-billiard"
@@ -102,6 +107,8 @@ BASELINES = (NO_ALPHA, SRNN_ALONE, ONET, RNN)
 #: Distance to a wall (box units, about one step's travel) within which a turn of the
 #: momentum counts as a bounce on it, and beyond which a position is "away from walls".
 NEAR = 0.1
+#: Steps of a training trajectory: the horizon of `position_error_10`.
+TRAIN_STEPS = 10
 
 # row -> (model name, model config); None: no model.
 _ROWS: dict[str, tuple[str | None, dict[str, Any]]] = {
@@ -334,6 +341,11 @@ def run_job(job: Job) -> JobResult:
     metrics, curves, trajectory = score_rollouts(
         None, test_states, no_actions, energy=env.energy, predicted=predicted, q_dim=2
     )
+    within_training_length = position_error(predicted, test_states, q_dim=2, steps=TRAIN_STEPS)
+    metrics["position_error_10"] = finite_or_inf(within_training_length.mean().item())
+    metrics["position_error_10_std"] = finite_or_inf(
+        within_training_length.std(unbiased=False).item()
+    )
     true_np, predicted_np = test_states.numpy(), predicted.nan_to_num(1e6, 1e6, -1e6).numpy()
     bounces = single_bounces(env, true_np)
     metrics["bounce_timing"] = bounce_timing(predicted_np, bounces)
@@ -394,15 +406,18 @@ def _metric(means: Means, row: str, metric: str) -> float | None:
     return None if value != value else value  # NaN: cannot tell
 
 
-def _beats(row: str, other: str) -> Claim:
+def _beats(row: str, other: str, metric: str = "position_error") -> Claim:
     def check(means: Means) -> bool | None:
-        ours, theirs = (
-            _metric(means, row, "position_error"),
-            _metric(means, other, "position_error"),
-        )
+        ours, theirs = _metric(means, row, metric), _metric(means, other, metric)
         return None if ours is None or theirs is None else ours < theirs
 
-    return Claim(f"{row} has a lower position error over 60 steps than {other}", check)
+    if metric == "position_error":
+        return Claim(f"{row} has a lower position error over 60 steps than {other}", check)
+    return Claim(
+        f"Not a claim of the paper: {row} has a lower position error over the first "
+        f"{TRAIN_STEPS} steps (the training length) than {other}",
+        check,
+    )
 
 
 def _threshold(metric: str, bound: float, above: bool, text: str) -> Claim:
@@ -421,6 +436,8 @@ SUITE = Suite(
     metrics=(
         "position_error",
         "position_error_std",
+        "position_error_10",
+        "position_error_10_std",
         "bounce_timing",
         "bounce_one_step",
         "bounce_step_error",
@@ -435,6 +452,7 @@ SUITE = Suite(
     run_job=run_job,
     claims=(
         *(_beats(FULL, other) for other in BASELINES),
+        *(_beats(FULL, other, "position_error_10") for other in BASELINES),
         _threshold(
             "bounce_timing",
             0.9,
