@@ -1,6 +1,6 @@
 """Transition models with and without physics priors.
 
-`make(name, **config)` builds one: `node`, `node-so`, `hnn`, `srnn`, `srnn-rebound`, `mlp`,
+`make(name, **config)` builds one: `node`, `node-so`, `hnn`, `srnn`, `srnn-rebound`, `vin`, `mlp`,
 `rnn`, `lstm`.
 Every model is a `TransitionModel` (a `torch.nn.Module`) with `step(z, u)` and
 `rollout(z0, actions)`.
