@@ -37,11 +37,13 @@ class MassSpringEnv(PhysicsEnv):
     Damp the oscillation: `r = -H(next_obs) - 0.01 * a^2` (energy in J, `a` the action).
 
     ## Starting state
-    A point on the circle of radius `r ~ U[radius_range]` (default `[0.2, 1]`) in the
-    `(q, p)` plane at a uniform angle. The paper speaks of total energies in `[0.2, 1]`; the
-    protocol samples the phase-space radius over that range, as PROTOCOLS.md states, so
-    `H = r^2 / 2` lies in `[0.02, 0.5]`. (The authors' code used `H = q^2 + p^2` and radius
-    `U[0.1, 1]`; we keep the paper's Hamiltonian.)
+    `start="hnn"` (the default): a point on the circle of radius `r ~ U[radius_range]`
+    (default `[0.2, 1]`) in the `(q, p)` plane at a uniform angle. The paper speaks of total
+    energies in `[0.2, 1]`; the protocol samples the phase-space radius over that range, as
+    PROTOCOLS.md states, so `H = r^2 / 2` lies in `[0.02, 0.5]`. (The authors' code used
+    `H = q^2 + p^2` and radius `U[0.1, 1]`; we keep the paper's Hamiltonian.)
+    `start="vin"`: the VIN authors' draw (`systems.py`; with `stiffness=2`, their system):
+    `q = +-U(1, 1.5)` and `dq/dt ~ U(-0.5, 0.5)`, so `p = m dq/dt`.
 
     ## Episode end
     Never terminates; the registered env truncates after 200 steps.
@@ -69,12 +71,15 @@ class MassSpringEnv(PhysicsEnv):
         radius_range: tuple[float, float] = (0.2, 1.0),
         stiffness: float = 1.0,
         mass: float = 1.0,
+        start: str = "hnn",
         render_mode: str | None = None,
         render_size: int = 128,
     ) -> None:
         for name, value in (("stiffness", stiffness), ("mass", mass)):
             if not np.isfinite(value) or value <= 0:
                 raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        if start not in ("hnn", "vin"):
+            raise ValueError(f"start must be 'hnn' or 'vin', got {start!r}")
         super().__init__(
             q_dim=1,
             action_dim=1,
@@ -86,8 +91,13 @@ class MassSpringEnv(PhysicsEnv):
         self.k = float(stiffness)
         self.m = float(mass)
         self.radius_range = check_radius_range(radius_range)
+        self.start = start
 
     def sample_initial_state(self, rng: np.random.Generator) -> FloatArray:
+        if self.start == "vin":
+            position = rng.choice([-1.0, 1.0]) * rng.uniform(1.0, 1.5)
+            velocity = rng.uniform(-0.5, 0.5)
+            return np.array([position, self.m * velocity])
         return point_on_phase_circle(rng, self.radius_range)
 
     def _advance(self, state: FloatArray, action: FloatArray) -> FloatArray:

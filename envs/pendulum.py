@@ -42,10 +42,19 @@ class PendulumEnv(PhysicsEnv):
     `r = -(angle(q' - pi)^2 + 0.1 p'^2 + 0.001 tau^2)` with `angle` wrapped to `[-pi, pi)`
     and `q', p'` the next state.
 
+    ## Parameters
+    `mass` (default 1) and `gravity` (default 3, the HNN paper's `g`). The HNN paper's `H`
+    carries `2 m g l`, so the motion is `d^2q/dt^2 = -2 g sin q` (with `l = 1`): the textbook
+    pendulum `d^2q/dt^2 = -g' sin q` of the VIN paper (`g' = 9.82`, `m = 1`) is
+    `gravity=4.91`, with `p = dq/dt` and `H` its energy.
+
     ## Starting state
-    A point on the circle of radius `r ~ U[radius_range]` (default `[1.3, 2.3]`) in the
-    `(q, p)` plane at a uniform angle. The paper calls this range the energies; as in the
-    authors' code and PROTOCOLS.md it is the phase-space radius that is sampled.
+    `start="hnn"` (the default): a point on the circle of radius `r ~ U[radius_range]`
+    (default `[1.3, 2.3]`) in the `(q, p)` plane at a uniform angle. The paper calls this
+    range the energies; as in the authors' code and PROTOCOLS.md it is the phase-space radius
+    that is sampled. `start="vin"`: the VIN authors' draw (`systems.py`), large swings:
+    `q = s (pi - U(0.1, pi/2))` with a random sign `s` and `dq/dt ~ U(-1, 1)`, so
+    `p = m l^2 dq/dt`.
 
     ## Episode end
     Never terminates; the registered env truncates after 200 steps.
@@ -72,11 +81,16 @@ class PendulumEnv(PhysicsEnv):
         force_scale: float = 2.0,
         radius_range: tuple[float, float] = (1.3, 2.3),
         mass: float = 1.0,
+        gravity: float = 3.0,
+        start: str = "hnn",
         render_mode: str | None = None,
         render_size: int = 128,
     ) -> None:
-        if not np.isfinite(mass) or mass <= 0:
-            raise ValueError(f"mass must be a finite number > 0, got {mass!r}")
+        for name, value in (("mass", mass), ("gravity", gravity)):
+            if not np.isfinite(value) or value <= 0:
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        if start not in ("hnn", "vin"):
+            raise ValueError(f"start must be 'hnn' or 'vin', got {start!r}")
         super().__init__(
             q_dim=1,
             action_dim=1,
@@ -85,10 +99,16 @@ class PendulumEnv(PhysicsEnv):
             render_mode=render_mode,
             render_size=render_size,
         )
-        self.m, self.l, self.g = float(mass), 1.0, 3.0
+        self.m, self.l, self.g = float(mass), 1.0, float(gravity)
         self.radius_range = check_radius_range(radius_range)
+        self.start = start
 
     def sample_initial_state(self, rng: np.random.Generator) -> FloatArray:
+        if self.start == "vin":
+            sign = rng.choice([-1.0, 1.0])
+            angle = sign * (np.pi - rng.uniform(0.1, np.pi / 2))
+            rate = rng.uniform(-1.0, 1.0)
+            return np.array([angle, self.m * self.l**2 * rate])
         return point_on_phase_circle(rng, self.radius_range)
 
     def _advance(self, state: FloatArray, action: FloatArray) -> FloatArray:

@@ -204,3 +204,26 @@ def test_the_hnn_authors_system_variants() -> None:
         np.testing.assert_allclose(obs[:4], np.concatenate([obs[:2], -obs[:2]]))
     with pytest.raises(ValueError, match="start must be 'paper' or 'authors'"):
         gym.make("physprior/TwoBody-v0", start="elsewhere")
+
+
+def test_the_vin_authors_systems_and_starts() -> None:
+    pendulum = gym.make("physprior/Pendulum-v0", gravity=4.91, start="vin").unwrapped
+    spring = gym.make("physprior/MassSpring-v0", stiffness=2.0, start="vin").unwrapped
+    # The VIN pendulum: d^2q/dt^2 = -9.82 sin q, p = dq/dt, H its energy.
+    np.testing.assert_allclose(
+        pendulum.time_derivative(np.array([1.0, 0.5])), [0.5, -9.82 * np.sin(1.0)]
+    )
+    assert math.isclose(pendulum.energy(np.array([np.pi / 2, 1.0])), 9.82 + 0.5)
+    for seed in range(20):
+        q, p = pendulum.reset(seed=seed)[0]
+        assert np.pi / 2 <= abs(q) <= np.pi - 0.1 and abs(p) <= 1.0
+        q, p = spring.reset(seed=seed)[0]
+        assert 1.0 <= abs(q) <= 1.5 and abs(p) <= 0.5
+    signs = {np.sign(pendulum.reset(seed=seed)[0][0]) for seed in range(20)}
+    assert signs == {-1.0, 1.0}
+    with pytest.raises(ValueError, match="start must be 'hnn' or 'vin', got 'x'"):
+        gym.make("physprior/Pendulum-v0", start="x")
+    with pytest.raises(ValueError, match="start must be 'hnn' or 'vin'"):
+        gym.make("physprior/MassSpring-v0", start="paper")
+    with pytest.raises(ValueError, match="gravity must be a finite number > 0, got nan"):
+        gym.make("physprior/Pendulum-v0", gravity=float("nan"))
