@@ -712,6 +712,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="EPOCHS",
         help="stop after this many epochs without a better validation loss",
     )
+    tr.add_argument(
+        "--checkpoint-every",
+        type=_COUNT,
+        default=1,
+        metavar="EPOCHS",
+        help="write the resumable checkpoint every this many epochs (default: %(default)s; "
+        "a kill repeats at most the epochs since it)",
+    )
     tr.add_argument("--iso", action="store_true", help="initial-state optimisation (SRNN)")
     tr.add_argument(
         "--iso-warmup-epochs",
@@ -886,6 +894,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 loss=args.loss,
                 grad_clip=args.grad_clip or None,
                 early_stopping=args.early_stopping,
+                checkpoint_every=args.checkpoint_every,
                 iso=args.iso,
                 iso_warmup_epochs=args.iso_warmup_epochs,
                 dtype=args.dtype,

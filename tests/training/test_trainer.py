@@ -83,6 +83,36 @@ def test_killed_and_resumed_equals_uninterrupted(tmp_path, tiny, data, schedule)
         assert [a[k] for k in keys] == [b[k] for k in keys]
 
 
+class _Killed(Exception):
+    """Stands for a kill: raised from a callback, it skips everything after the epoch."""
+
+
+def test_checkpoint_every_n_epochs_resumes_from_the_last_one_identically(tmp_path, tiny, data):
+    config = TrainConfig(**{**FAST, "epochs": 9, "checkpoint_every": 4})
+    full = train(tiny(), *data, config, tmp_path / "full")
+
+    def kill_after_7(record):
+        if record["epoch"] == 7:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        train(tiny(), *data, config, tmp_path / "part", callback=kill_after_7)
+    state = json.loads((tmp_path / "part" / "checkpoint" / "trainer.json").read_text())
+    assert state["progress"]["epochs_done"] == 4  # epochs 5-7 are lost and will be repeated
+    # Checkpointing more often on resume changes no weight.
+    again = TrainConfig(**{**FAST, "epochs": 9, "checkpoint_every": 1})
+    resumed = train(tiny(seed=99), *data, again, tmp_path / "part", resume=True)
+    _assert_identical(_weights(full.model), _weights(resumed.model))
+    assert [r["epoch"] for r in resumed.history] == list(range(1, 10))
+    stop_at_2 = lambda record: record["epoch"] == 2  # noqa: E731
+    stopped = train(tiny(), *data, config, tmp_path / "stopped", callback=stop_at_2)
+    assert stopped.epochs_done == 2
+    state = json.loads((tmp_path / "stopped" / "checkpoint" / "trainer.json").read_text())
+    assert state["progress"]["epochs_done"] == 2  # a stop writes its checkpoint
+    with pytest.raises(ValueError, match="checkpoint_every must be a positive integer, got 0"):
+        TrainConfig(checkpoint_every=0)
+
+
 def test_a_kill_while_writing_a_checkpoint_keeps_the_previous_one(
     tmp_path, tiny, data, monkeypatch
 ):

@@ -72,6 +72,11 @@ class TrainConfig:
     """Floating-point type of the model and data during training."""
     progress: bool = True
     """Show a progress bar (epoch, train and validation loss) on stderr."""
+    checkpoint_every: int = 1
+    """Write the resumable checkpoint every this many epochs (and after the last one, or when
+    the run stops). A kill loses at most the epochs since it; resuming repeats them with the
+    same result. Runs of many short epochs (a full-batch step each) spend most of their time
+    writing checkpoints at 1."""
     iso: bool = False
     """Initial-state optimisation (SRNN section 4.3): after `iso_warmup_epochs`, every epoch
     first refines the initial state of every training window by L-BFGS with the model frozen,
@@ -94,7 +99,13 @@ class TrainConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
 
-        for name in ("epochs", "batch_size", "plateau_patience", "iso_iterations"):
+        for name in (
+            "epochs",
+            "batch_size",
+            "plateau_patience",
+            "iso_iterations",
+            "checkpoint_every",
+        ):
             positive_int(name)
         for name in ("early_stopping", "iso_batch_size"):
             positive_int(name, allow_none=True)

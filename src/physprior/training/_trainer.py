@@ -75,12 +75,13 @@ class TrainingDiverged(FloatingPointError):
 CONFIG_FILE = "train_config.json"
 CHECKPOINT_DIR = "checkpoint"
 _ISO_KEY = "iso.initial_states"
-_FREE_ON_RESUME = {"progress", "restore_best"}
+_FREE_ON_RESUME = {"progress", "restore_best", "checkpoint_every"}
 """Config fields a resumed run may change: they do not affect the weights."""
 
 EpochCallback = Callable[[dict[str, Any]], "bool | None"]
-"""Called after each epoch's checkpoint with its log record; returning True stops the run
-there (resumable later, unlike early stopping)."""
+"""Called after each epoch (and its checkpoint, where one is due) with its log record;
+returning True stops the run there, after writing its checkpoint (resumable later, unlike
+early stopping)."""
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,8 @@ class Trainer:
         self._iso_states = train_s[:, 0].clone() if cfg.iso else None
         self._progress = _Progress()
         self._improved = False
+        self._checkpointed_epoch = 0
+        self._validating = val is not None
 
         with output_lock(self.out_dir, "out_dir", folder=True):
             checkpoint = self.out_dir / CHECKPOINT_DIR
@@ -209,6 +212,7 @@ class Trainer:
                 self._restore(checkpoint)
             else:
                 self._start_fresh(resume, train_s, train_a)
+            self._checkpointed_epoch = self._progress.epochs_done
             log = EpochLog(self.out_dir / LOG_FILE, self._progress.epochs_done)
 
             completed = self._loop(train_s, train_a, val, log, callback)
@@ -255,7 +259,9 @@ class Trainer:
                 with torch.random.fork_rng(devices=rng_devices):
                     torch.manual_seed(_derive_seed(cfg.seed, epoch, "torch"))
                     record = self._epoch(epoch, train_s, train_a, val)
-                self._persist(record, log)
+                due = p.epochs_done % cfg.checkpoint_every == 0
+                done = p.epochs_done >= cfg.epochs or p.stopped_early
+                self._persist(record, log, checkpoint=due or done)
                 bar.set_postfix(
                     train=f"{record['train_loss']:.3e}",
                     val="-" if record["val_loss"] is None else f"{record['val_loss']:.3e}",
@@ -263,6 +269,8 @@ class Trainer:
                 )
                 bar.update(1)
                 if callback is not None and callback(record):
+                    if self._checkpointed_epoch != p.epochs_done:
+                        self._save()
                     return p.stopped_early or p.epochs_done >= cfg.epochs
         finally:
             bar.close()
@@ -306,7 +314,7 @@ class Trainer:
             )
             value = float(loss.detach())
             if not math.isfinite(value):
-                raise TrainingDiverged(value, epoch + 1, p.epochs_done, self.out_dir)
+                raise TrainingDiverged(value, epoch + 1, self._checkpointed_epoch, self.out_dir)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip is not None:
@@ -355,13 +363,26 @@ class Trainer:
         return total / states.shape[0]
 
     # ------------------------------------------------------------------------------ state
-    def _persist(self, record: dict[str, Any], log: EpochLog) -> None:
-        if self._improved:
-            write_folder(
-                self.out_dir / RUN_MODEL_DIR, lambda tmp: write_model_files(self.model, tmp)
-            )
+    def _persist(self, record: dict[str, Any], log: EpochLog, *, checkpoint: bool) -> None:
+        # With validation the best weights are exported whenever they improve, checkpoint or
+        # not: a resumed run repeats the epochs since its checkpoint and exports the same
+        # weights again. Without, every epoch counts as improved and the last is the best: it
+        # is exported with each checkpoint (`_save`).
+        if self._improved and self._validating:
+            self._export()
         log.append(record)
+        if checkpoint:
+            self._save()
+
+    def _export(self) -> None:
+        write_folder(self.out_dir / RUN_MODEL_DIR, lambda tmp: write_model_files(self.model, tmp))
+
+    def _save(self) -> None:
+        """Write the checkpoint of the epochs done (and, without validation, export them)."""
+        if not self._validating:
+            self._export()
         write_folder(self.out_dir / CHECKPOINT_DIR, self._write_checkpoint)
+        self._checkpointed_epoch = self._progress.epochs_done
 
     def _write_checkpoint(self, folder: Path) -> None:
         write_model_files(self.model, folder)
