@@ -722,6 +722,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument("--iso", action="store_true", help="initial-state optimisation (SRNN)")
     tr.add_argument(
+        "--iso-method",
+        choices=["lbfgs", "joint"],
+        default="lbfgs",
+        help="lbfgs: SRNN's L-BFGS rounds with the model frozen; joint: the initial states "
+        "are parameters stepped with the model's (VIN) (default: %(default)s)",
+    )
+    tr.add_argument(
         "--iso-warmup-epochs",
         type=_int_at_least(0),
         default=100,
@@ -896,6 +903,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 early_stopping=args.early_stopping,
                 checkpoint_every=args.checkpoint_every,
                 iso=args.iso,
+                iso_method=args.iso_method,
                 iso_warmup_epochs=args.iso_warmup_epochs,
                 dtype=args.dtype,
                 seed=args.seed,

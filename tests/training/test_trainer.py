@@ -56,14 +56,17 @@ def test_two_runs_with_one_seed_give_bitwise_identical_weights(tmp_path, tiny, d
     assert not torch.equal(other.model.net[0].weight, results[0].model.net[0].weight)
 
 
-@pytest.mark.parametrize("schedule", ["cosine", "plateau"])
-def test_killed_and_resumed_equals_uninterrupted(tmp_path, tiny, data, schedule):
+@pytest.mark.parametrize(
+    ("schedule", "iso_method"), [("cosine", "lbfgs"), ("plateau", "lbfgs"), ("cosine", "joint")]
+)
+def test_killed_and_resumed_equals_uninterrupted(tmp_path, tiny, data, schedule, iso_method):
     config = TrainConfig(
         **{
             **FAST,
             "schedule": schedule,
             "plateau_patience": 1,
             "iso": True,
+            "iso_method": iso_method,
             "iso_warmup_epochs": 2,
             "iso_iterations": 3,
         }
@@ -398,3 +401,18 @@ def test_a_run_saved_before_a_config_field_existed_resumes_at_its_default(tmp_pa
     state.write_text(json.dumps(info))
     with pytest.raises(ValueError, match=r"config differs in lr \(0.0002 -> 0.01\)"):
         train(tiny(), *data, TrainConfig(**FAST), again, resume=True)
+
+
+def test_joint_iso_steps_the_initial_states_with_the_model(tmp_path, tiny, data):
+    from physprior.training._state_io import read_state
+
+    config = TrainConfig(**{**FAST, "iso": True, "iso_method": "joint", "iso_warmup_epochs": 1})
+    result = train(tiny(), *data, config, tmp_path / "run")
+    tensors, _ = read_state(tmp_path / "run" / "checkpoint")
+    observed = data[0][0][:, 0].to(tensors["iso.initial_states"])
+    moved = (tensors["iso.initial_states"] - observed).abs().max()
+    assert 0 < moved < 1  # stepped by Adam at lr 1e-2 for 5 epochs
+    losses = [r["train_loss"] for r in result.history]
+    assert losses[-1] < losses[1]
+    with pytest.raises(ValueError, match="iso_method must be 'lbfgs' or 'joint', got 'adam'"):
+        TrainConfig(iso_method="adam")

@@ -34,22 +34,23 @@ Variational_Integrator_Networks: `systems.py`, `build_utils.py`, `models.py`, `r
 | training trajectories | 5 or 25 | 1, 3 or 5 (pendulum only) | 5 and 25, both systems |
 | noise | "noise in all observations", level silent | Gaussian, std 0.33 on `q` and on `q'` | the same |
 | windows | silent | every window of 21 points: 10 per trajectory | the same |
-| initial state of a window | a free parameter (per trajectory) | an encoder over its first 10 noisy points | its first noisy point (see below) |
+| initial state of a window | a free parameter (per trajectory) | an encoder over its first 10 noisy points | a free parameter per window, stepped with the network (see below) |
 | networks | single hidden layer; HNN and NN sizes in the (unstored) appendix | `U`: 1,000 tanh, no output bias; ResNet: 1,000 tanh | 1,000 tanh for every row |
 | loss | Gaussian log-likelihood, one learned scale | the same (the KL term is never used) | squared error (below) |
 | optimiser, batch, epochs | silent | Adam 1e-3, batch 200, 3,000 epochs (one full batch with 5 trajectories) | the same |
 | test | "a set of initial conditions" | 3 new trajectories of 100 points, rolled out from the true noise-free first state | the same |
 | metric | "total root-mean-squared error between coordinates" against time, and the energy | per step the squared error summed over `(q, q')`, mean over the 3 trajectories | `rmse`, the root of that mean over the 99 steps; the error and the true energy along the rollout against time |
 
-Where ours differs, and why: (1) the initial state of each training window is its first
-noisy observation. The paper's free initial state (physprior's initial-state optimisation,
-`TrainConfig(iso=True)`) costs about ten times the training per epoch here, and the authors'
-code replaced it by an encoder anyway; the noise on the first state then enters every row's
-training alike. (2) Squared error in place of the Gaussian log-likelihood with one learned
-scale: for a fixed scale both have the same minimiser in the network's parameters, and the
-learned scale only rescales the gradient, which Adam divides out. (3) The HNN: the paper's
-HNN was fitted to time derivatives; physprior's `hnn` is trained through RK4 on the same
-windows as every other row (the authors' repository has no HNN to read).
+Where ours differs, and why: (1) the initial state of each training window is a free
+parameter, as the paper's, but per window (physprior's initial-state optimisation,
+`TrainConfig(iso=True, iso_method="joint")`: stepped by Adam with the network, the observed
+first state counted as one more measurement) where the paper has one per trajectory; the
+authors' code used an encoder instead. (2) Squared error in place of the Gaussian
+log-likelihood with one learned scale: for a fixed scale both have the same minimiser in the
+network's parameters, and the learned scale only rescales the gradient, which Adam divides
+out. (3) The HNN: the paper's HNN was fitted to time derivatives; physprior's `hnn` is
+trained through RK4 on the same windows as every other row (the authors' repository has no
+HNN to read).
 
 Metrics (over the test trajectories, from their true first states; learned rows roll out 99
 steps):
@@ -204,6 +205,10 @@ def _model(job: Job, model: str, windows: np.ndarray, dt: float) -> TransitionMo
         grad_clip=None,
         restore_best=False,
         checkpoint_every=100,
+        # The paper's free initial state of each window, stepped with the network.
+        iso=True,
+        iso_method="joint",
+        iso_warmup_epochs=0,
         seed=job.seed,
         dtype=p["dtype"],
         progress=False,

@@ -81,6 +81,11 @@ class TrainConfig:
     """Initial-state optimisation (SRNN section 4.3): after `iso_warmup_epochs`, every epoch
     first refines the initial state of every training window by L-BFGS with the model frozen,
     and the loss then rolls out from the refined states."""
+    iso_method: Literal["lbfgs", "joint"] = "lbfgs"
+    """`lbfgs` (SRNN's ISO): every epoch refines the initial states by L-BFGS with the model
+    frozen. `joint` (VIN's free initial state): the initial states are parameters stepped by
+    the same optimiser as the model, batch by batch, on the loss with the observed first
+    state counted as one more step (ISO's objective); `iso_iterations` is then unused."""
     iso_warmup_epochs: int = 100
     """Epochs trained from the observed initial states before ISO starts (SRNN: 100)."""
     iso_iterations: int = 20
@@ -109,6 +114,10 @@ class TrainConfig:
             positive_int(name)
         for name in ("early_stopping", "iso_batch_size"):
             positive_int(name, allow_none=True)
+        if self.iso_method not in ("lbfgs", "joint"):
+            raise ValueError(
+                f"TrainConfig.iso_method must be 'lbfgs' or 'joint', got {self.iso_method!r}"
+            )
         if not isinstance(self.iso_warmup_epochs, int) or self.iso_warmup_epochs < 0:
             raise ValueError(
                 f"TrainConfig.iso_warmup_epochs must be >= 0, got {self.iso_warmup_epochs!r}"

@@ -42,7 +42,7 @@ from torch import Tensor
 from physprior._io import atomic_write_text, check_output_folder, output_lock
 from physprior._progress import progress_bar
 from physprior._validate import check_field_types
-from physprior.models import TransitionModel
+from physprior.models import TransitionModel, state_error
 
 from ._checkpoint import (
     RUN_MODEL_DIR,
@@ -188,8 +188,14 @@ class Trainer:
             raise ValueError(f"model {model.name!r} has no trainable parameters")
 
         self._fingerprint = _fingerprint(train_s, train_a, val)
+        self._iso_states = train_s[:, 0].clone() if cfg.iso else None
+        groups: list[dict[str, Any]] = [{"params": params}]
+        if self._iso_states is not None and cfg.iso_method == "joint":
+            # The initial states are parameters of the loss, stepped by the same optimiser.
+            self._iso_states.requires_grad_(True)
+            groups.append({"params": [self._iso_states], "weight_decay": 0.0})
         optimizer = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-        self._optimizer = optimizer(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self._optimizer = optimizer(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self._plateau = None
         if cfg.schedule == "plateau":
             self._plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -198,7 +204,6 @@ class Trainer:
                 factor=cfg.plateau_factor,
                 patience=cfg.plateau_patience,
             )
-        self._iso_states = train_s[:, 0].clone() if cfg.iso else None
         self._progress = _Progress()
         self._improved = False
         self._checkpointed_epoch = 0
@@ -289,7 +294,8 @@ class Trainer:
         model.train()
 
         iso = self._iso_states is not None and epoch >= cfg.iso_warmup_epochs
-        if iso:
+        joint = iso and cfg.iso_method == "joint"
+        if iso and not joint:
             assert self._iso_states is not None
             self._iso_states = optimize_initial_states(
                 model,
@@ -304,7 +310,7 @@ class Trainer:
         n = train_s.shape[0]
         generator = torch.Generator().manual_seed(_derive_seed(cfg.seed, epoch, "batches"))
         order = torch.randperm(n, generator=generator).to(train_s.device)
-        params = [q for group in optimizer.param_groups for q in group["params"]]
+        params = optimizer.param_groups[0]["params"]  # the model's: clipping leaves z0 alone
         total = 0.0
         steps_start = time.perf_counter()
         for batch in order.split(cfg.batch_size):
@@ -312,6 +318,12 @@ class Trainer:
             loss = model.training_loss(
                 train_s[batch], train_a[batch], loss=cfg.loss, initial_states=initial
             )
+            if joint:
+                assert initial is not None
+                # As ISO's objective: the observed first state is one more measurement of z0.
+                steps = train_s.shape[1] - 1
+                anchor = state_error(initial, train_s[batch, 0], model.state_norm.std, cfg.loss)
+                loss = (loss * steps + anchor) / (steps + 1)
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise TrainingDiverged(value, epoch + 1, self._checkpointed_epoch, self.out_dir)
@@ -388,7 +400,7 @@ class Trainer:
         write_model_files(self.model, folder)
         tensors, optimizer_info = flatten_optimizer(self._optimizer.state_dict())
         if self._iso_states is not None:
-            tensors[_ISO_KEY] = self._iso_states
+            tensors[_ISO_KEY] = self._iso_states.detach()
         info = {
             "train_config": self.config.to_dict(),
             "progress": dataclasses.asdict(self._progress),
@@ -425,7 +437,8 @@ class Trainer:
             if self._plateau is not None:
                 self._plateau.load_state_dict(info["plateau"])
             if self._iso_states is not None:
-                self._iso_states = tensors[_ISO_KEY].to(self._iso_states)
+                with torch.no_grad():  # in place: the optimiser may hold this tensor
+                    self._iso_states.copy_(tensors[_ISO_KEY])
             self._progress = _Progress(**info["progress"])
         except (KeyError, TypeError, ValueError) as err:
             raise CheckpointError(f"training checkpoint {checkpoint} is unusable: {err}") from None
