@@ -158,3 +158,14 @@ def test_the_command_line_trains_it(tmp_path) -> None:
     train = ["train", data, "--model", "vin", "--epochs", "2", "--window", "4", "--out", run]
     assert main([*train, "--set", "scheme=so2", "--set", "hidden=16", "--no-progress"]) == 0
     assert main(["eval", run, data, "--horizon", "4", "--json", str(tmp_path / "e.json")]) == 0
+
+
+@pytest.mark.parametrize("scheme", ["vv", "so2"])
+def test_the_force_is_the_gradient_of_the_potential_in_data_units(scheme: str) -> None:
+    model = _vin(scheme, n=2)
+    states = torch.randn(8, 5, 4, dtype=torch.float64) * torch.tensor([2.0, 0.5, 3.0, 1.0])
+    model.fit_normalization(states, torch.zeros(8, 4, 0, dtype=torch.float64))
+    assert model.scales.energy_scale != 1.0  # the fitted units are in play
+    q = torch.randn(6, 2, dtype=torch.float64, requires_grad=True)
+    (expected,) = torch.autograd.grad(model.potential(q).sum(), q)
+    torch.testing.assert_close(model.potential_gradient(q), expected, rtol=1e-10, atol=1e-12)
