@@ -28,6 +28,7 @@ def test_grid_has_the_papers_rows_and_protocol() -> None:
         srnn_billiard.SRNN_ALONE,
         srnn_billiard.ONET,
         srnn_billiard.RNN,
+        srnn_billiard.RNN_AUTHORS,
         srnn_billiard.SIGMOID_ALPHA,
         srnn_billiard.FREE_FLIGHT,
         srnn_billiard.NO_CHANGE,

@@ -13,7 +13,8 @@ Rows:
 | SRNN + rebound module without alpha | `srnn-rebound`, `learn_alpha=False` (the paper's alpha = 1) |
 | SRNN without the module | `srnn`, hidden 32, leapfrog, no ISO |
 | O-NET L-L + rebound module | `srnn-rebound`, `dynamics="onet"` (O-NET 4-32-4, leapfrog) |
-| vanilla RNN | `rnn`, 32 hidden units (physprior's `delta` readout) |
+| vanilla RNN | `rnn`, 32 hidden units (physprior's `delta` readout: normalised inputs, the state change read out) |
+| vanilla RNN [authors' form] | `rnn`, 32 hidden units, `readout="state"`, `normalize=False`: the SRNN authors' RNN of their public chain and three-body code (raw inputs, the next state read out directly); their billiard code is not public |
 | SRNN + rebound module, sigmoid alpha (variant) | `srnn-rebound`, `alpha_output="sigmoid"`: not a row of the paper; its section 6 says alpha lies in [0, 1], its appendix puts a ReLU on alpha's output, which can die (alpha 0 for every state) |
 | true H, no rebound (sanity row) | the exact free flight under gravity, through the walls |
 | predict no change (sanity row) | every position stays where it starts |
@@ -99,11 +100,12 @@ NO_ALPHA = "SRNN + rebound module without alpha"
 SRNN_ALONE = "SRNN without the module"
 ONET = "O-NET L-L + rebound module"
 RNN = "vanilla RNN"
+RNN_AUTHORS = "vanilla RNN [authors' form]"
 SIGMOID_ALPHA = "SRNN + rebound module, sigmoid alpha (variant)"
 FREE_FLIGHT = "true H, no rebound (sanity row)"
 NO_CHANGE = "predict no change (sanity row)"
 MODULE_ROWS = (FULL, NO_ALPHA, ONET, SIGMOID_ALPHA)
-BASELINES = (NO_ALPHA, SRNN_ALONE, ONET, RNN)
+BASELINES = (NO_ALPHA, SRNN_ALONE, ONET, RNN, RNN_AUTHORS)
 #: Distance to a wall (box units, about one step's travel) within which a turn of the
 #: momentum counts as a bounce on it, and beyond which a position is "away from walls".
 NEAR = 0.1
@@ -117,6 +119,7 @@ _ROWS: dict[str, tuple[str | None, dict[str, Any]]] = {
     SRNN_ALONE: ("srnn", {"iso": False}),
     ONET: ("srnn-rebound", {"dynamics": "onet"}),
     RNN: ("rnn", {}),
+    RNN_AUTHORS: ("rnn", {"readout": "state", "normalize": False}),
     SIGMOID_ALPHA: ("srnn-rebound", {"alpha_output": "sigmoid"}),
     FREE_FLIGHT: (None, {}),
     NO_CHANGE: (None, {}),
@@ -154,8 +157,8 @@ _SCALES: dict[str, dict[str, Any]] = {
 
 
 def jobs(scale: Scale, seeds: int) -> list[Job]:
-    """The grid: the five learned rows of the paper, the sigmoid-alpha variant and the two
-    sanity rows x seeds, on HeavyBilliard."""
+    """The grid: the five learned rows of the paper (the RNN in two forms), the sigmoid-alpha
+    variant and the two sanity rows x seeds, on HeavyBilliard."""
     params = scale_settings(_SCALES, scale, seeds)
     return [
         Job(NAME, row, ENV_ID, seed, {"scale": scale, "dt": 0.1, **params})
