@@ -60,8 +60,9 @@ steps):
 - `energy_violation`: physprior's relative true-energy error along the rollout (geometric
   mean over time); `energy_drift`: `|E(z_pred(T)) - E(z(0))| / E(z(0))` at the last step.
 
-Scales: `paper` as above; `default` 1,000 of the 3,000 epochs (about 30 minutes of the two
-cores per seed); `smoke` every code path in seconds.
+Scales: `paper` as above; `default` 1,000 of the 3,000 epochs (one seed's jobs without the
+25-trajectory HNN and SRNN took 24 minutes of one core in all; a 25-trajectory HNN job 9-12
+minutes); `smoke` every code path in seconds.
 """  # noqa: E501 (the protocol table's rows)
 
 from __future__ import annotations
