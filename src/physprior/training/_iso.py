@@ -111,6 +111,19 @@ def fit_initial_state(
         model.train(was_training)
 
 
+def initial_state_loss(
+    model: TransitionModel, states: Tensor, actions: Tensor, z0: Tensor, loss: LossKind
+) -> Tensor:
+    """ISO's objective for windows `states (N, T+1, D)`, `actions (N, T, A)` rolled out from
+    initial states `z0 (N, D)`: the rollout error at steps `1..T` and the error of `z0` against
+    the observed first state (one more noisy measurement of it), as a mean over the `T + 1`
+    states; differentiable in `z0` and in the model's parameters."""
+    steps = states.shape[1] - 1
+    rollout = model.training_loss(states, actions, loss=loss, initial_states=z0)
+    anchor = state_error(z0, states[:, 0], model.state_norm.std, loss)
+    return (rollout * steps + anchor) / (steps + 1)
+
+
 def _lbfgs(
     model: TransitionModel,
     states: Tensor,
@@ -123,16 +136,10 @@ def _lbfgs(
     z = init.detach().clone().requires_grad_(True)
     n = z.shape[0]
 
-    steps = states.shape[1] - 1
-    observed, scale = states[:, 0], model.state_norm.std
-
     def objective() -> Tensor:
-        rollout = model.training_loss(states, actions, loss=loss, initial_states=z)
-        # The observed first state is one more noisy measurement of the initial state.
-        anchor = state_error(z, observed, scale, loss)
         # The per-window mean summed over windows: each window's gradient keeps its size
         # whatever n is, so L-BFGS's absolute tolerances mean the same for any batch.
-        return (rollout * steps + anchor) / (steps + 1) * n
+        return initial_state_loss(model, states, actions, z, loss) * n
 
     def closure() -> Tensor:
         value = objective()

@@ -42,7 +42,7 @@ from torch import Tensor
 from physprior._io import atomic_write_text, check_output_folder, output_lock
 from physprior._progress import progress_bar
 from physprior._validate import check_field_types
-from physprior.models import TransitionModel, state_error
+from physprior.models import TransitionModel
 
 from ._checkpoint import (
     RUN_MODEL_DIR,
@@ -54,7 +54,7 @@ from ._checkpoint import (
 )
 from ._config import TrainConfig
 from ._folders import current, recover, write_folder
-from ._iso import optimize_initial_states
+from ._iso import initial_state_loss, optimize_initial_states
 from ._log import LOG_FILE, EpochLog
 from ._state_io import flatten_optimizer, read_state, unflatten_optimizer, write_state
 from ._windows import window_tensors
@@ -206,7 +206,6 @@ class Trainer:
             )
         self._progress = _Progress()
         self._improved = False
-        self._checkpointed_epoch = 0
         self._validating = val is not None
 
         with output_lock(self.out_dir, "out_dir", folder=True):
@@ -315,15 +314,14 @@ class Trainer:
         steps_start = time.perf_counter()
         for batch in order.split(cfg.batch_size):
             initial = self._iso_states[batch] if iso and self._iso_states is not None else None
-            loss = model.training_loss(
-                train_s[batch], train_a[batch], loss=cfg.loss, initial_states=initial
-            )
             if joint:
                 assert initial is not None
-                # As ISO's objective: the observed first state is one more measurement of z0.
-                steps = train_s.shape[1] - 1
-                anchor = state_error(initial, train_s[batch, 0], model.state_norm.std, cfg.loss)
-                loss = (loss * steps + anchor) / (steps + 1)
+                # The initial states are fitted with the model, on ISO's own objective.
+                loss = initial_state_loss(model, train_s[batch], train_a[batch], initial, cfg.loss)
+            else:
+                loss = model.training_loss(
+                    train_s[batch], train_a[batch], loss=cfg.loss, initial_states=initial
+                )
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise TrainingDiverged(value, epoch + 1, self._checkpointed_epoch, self.out_dir)
