@@ -76,7 +76,8 @@ class MassSpringEnv(PhysicsEnv):
         render_size: int = 128,
     ) -> None:
         for name, value in (("stiffness", stiffness), ("mass", mass)):
-            if not np.isfinite(value) or value <= 0:
+            number = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+            if not number or not np.isfinite(value) or value <= 0:
                 raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
         if start not in ("hnn", "vin"):
             raise ValueError(f"start must be 'hnn' or 'vin', got {start!r}")

@@ -227,3 +227,7 @@ def test_the_vin_authors_systems_and_starts() -> None:
         gym.make("physprior/MassSpring-v0", start="paper")
     with pytest.raises(ValueError, match="gravity must be a finite number > 0, got nan"):
         gym.make("physprior/Pendulum-v0", gravity=float("nan"))
+    with pytest.raises(ValueError, match="gravity must be a finite number > 0, got 'x'"):
+        gym.make("physprior/Pendulum-v0", gravity="x")
+    with pytest.raises(ValueError, match="stiffness must be a finite number > 0, got True"):
+        gym.make("physprior/MassSpring-v0", stiffness=True)
