@@ -104,6 +104,28 @@ class PhysicsEnv(gym.Env[FloatArray, FloatArray], abc.ABC):
     def _draw(self, state: FloatArray) -> NDArray[np.uint8]:
         """An RGB frame `(render_size, render_size, 3)` of `state`."""
 
+    def _binary_frames(self, obs: FloatArray) -> NDArray[np.uint8]:
+        """VIN-style 28x28 binary frames `(N, 28, 28)` of states `(N, D)`."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no binary frames; Pendulum and MassSpring draw them "
+            "(the VIN paper's pixel systems)"
+        )
+
+    def binary_frames(self, obs: Any) -> NDArray[np.uint8]:
+        """28x28 binary frames `(..., 28, 28)` (0/1, uint8) of states `obs` `(..., D)`, drawn
+        as the VIN authors drew their pixel datasets (see `physprior.envs._binary`).
+
+        Batched and exact (no anti-aliasing), so pixel datasets are drawn from stored states
+        when needed rather than stored. Also `render()` with `render_mode="binary"`.
+        """
+        flat = np.asarray(obs, dtype=np.float64)
+        if flat.ndim == 0 or flat.shape[-1] != self.obs_dim:
+            raise ValueError(f"obs has shape {flat.shape}, expected (..., {self.obs_dim})")
+        if not np.isfinite(flat).all():
+            raise ValueError("obs holds NaN or infinite values; frames need finite states")
+        frames = self._binary_frames(flat.reshape(-1, self.obs_dim))
+        return frames.reshape(*flat.shape[:-1], *frames.shape[1:])
+
     # ------------------------------------------------------------------ batched contract
     def energy(self, obs: Any) -> Any:
         """True energy H of `obs` `(..., 2 * q_dim)` (numpy or torch); a float for one state."""
@@ -179,4 +201,6 @@ class PhysicsEnv(gym.Env[FloatArray, FloatArray], abc.ABC):
             return None
         if self.state is None:
             raise RuntimeError(f"{type(self).__name__}.render() called before reset()")
+        if self.render_mode == "binary":
+            return self.binary_frames(self.state)
         return self._draw(self.state)

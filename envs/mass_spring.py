@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._base import FloatArray, PhysicsEnv
+from ._binary import filled_disc, world_to_pixels
 from ._render import PALETTE, Canvas
 from ._sampling import check_radius_range, point_on_phase_circle
 from ._validation import strict_kwargs
@@ -44,6 +45,11 @@ class MassSpringEnv(PhysicsEnv):
     `H = q^2 + p^2` and radius `U[0.1, 1]`; we keep the paper's Hamiltonian.)
     `start="vin"`: the VIN authors' draw (`systems.py`; with `stiffness=2`, their system):
     `q = +-U(1, 1.5)` and `dq/dt ~ U(-0.5, 0.5)`, so `p = m dq/dt`.
+
+    ## Rendering
+    `render_mode="rgb_array"`: a colour frame of `render_size` pixels. `render_mode="binary"`
+    (and `binary_frames(obs)`, batched): the VIN authors' 28x28 binary frames, a black disc
+    (matplotlib marker size 400 square points) at `(q, 0)` on axes `[-2.5, 2.5]^2`.
 
     ## Episode end
     Never terminates; the registered env truncates after 200 steps.
@@ -120,6 +126,13 @@ class MassSpringEnv(PhysicsEnv):
     def _reward(self, obs: Any, action: Any, next_obs: Any) -> Any:
         xp = namespace(action)
         return -self._energy(next_obs) - 0.01 * xp.sum(action * action, axis=-1)
+
+    metadata = {**PhysicsEnv.metadata, "render_modes": ["rgb_array", "binary"]}  # noqa: RUF012
+
+    def _binary_frames(self, obs: FloatArray) -> NDArray[np.uint8]:
+        # The authors' systems.py: scatter(s=400) on axes limits 2.5.
+        centre = np.stack((obs[:, 0], np.zeros(len(obs))), axis=-1)
+        return filled_disc(world_to_pixels(centre, 2.5), area_points2=400.0)
 
     def _draw(self, state: FloatArray) -> NDArray[np.uint8]:
         canvas = Canvas(self.render_size, extent=1.5)

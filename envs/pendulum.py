@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._base import FloatArray, PhysicsEnv
+from ._binary import thick_line, world_to_pixels
 from ._integrate import adaptive_step
 from ._render import PALETTE, Canvas
 from ._sampling import check_radius_range, point_on_phase_circle
@@ -55,6 +56,11 @@ class PendulumEnv(PhysicsEnv):
     that is sampled. `start="vin"`: the VIN authors' draw (`systems.py`), large swings:
     `q = s (pi - U(0.1, pi/2))` with a random sign `s` and `dq/dt ~ U(-1, 1)`, so
     `p = m l^2 dq/dt`.
+
+    ## Rendering
+    `render_mode="rgb_array"`: a colour frame of `render_size` pixels. `render_mode="binary"`
+    (and `binary_frames(obs)`, batched): the VIN authors' 28x28 binary frames, a black rod
+    12 points wide from the pivot to the bob on axes `[-(l + 0.2), l + 0.2]^2`.
 
     ## Episode end
     Never terminates; the registered env truncates after 200 steps.
@@ -139,6 +145,16 @@ class PendulumEnv(PhysicsEnv):
         upright_error = q % (2.0 * np.pi) - np.pi
         torque = self.force_scale * action[..., 0]
         return -(upright_error**2 + 0.1 * p * p + 0.001 * torque * torque)
+
+    metadata = {**PhysicsEnv.metadata, "render_modes": ["rgb_array", "binary"]}  # noqa: RUF012
+
+    def _binary_frames(self, obs: FloatArray) -> NDArray[np.uint8]:
+        # The authors' systems.py: a line of width 12 pt, axes limits l + 0.2.
+        limit = self.l + 0.2
+        q = obs[:, 0]
+        bob = self.l * np.stack((np.sin(q), -np.cos(q)), axis=-1)
+        pivot = world_to_pixels(np.zeros_like(bob), limit)
+        return thick_line(pivot, world_to_pixels(bob, limit), width_points=12.0)
 
     def _draw(self, state: FloatArray) -> NDArray[np.uint8]:
         canvas = Canvas(self.render_size, extent=1.3 * self.l)
