@@ -16,6 +16,8 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
+from ._binary import FRAME_SIZE
+from ._render import BACKGROUND
 from ._validation import check_action, check_state
 from ._xp import as_batch, namespace, unbatch
 
@@ -105,15 +107,22 @@ class PhysicsEnv(gym.Env[FloatArray, FloatArray], abc.ABC):
         """An RGB frame `(render_size, render_size, 3)` of `state`."""
 
     def _binary_frames(self, obs: FloatArray) -> NDArray[np.uint8]:
-        """VIN-style 28x28 binary frames `(N, 28, 28)` of states `(N, D)`."""
-        raise NotImplementedError(
-            f"{type(self).__name__} has no binary frames; Pendulum and MassSpring draw them "
-            "(the VIN paper's pixel systems)"
-        )
+        """28x28 binary frames `(N, 28, 28)` of states `(N, D)`: by default the env's colour
+        frame drawn at 28 pixels, a pixel set wherever anything is drawn. Pendulum and
+        MassSpring override this with the VIN authors' own drawings."""
+        saved = self.render_size
+        try:
+            self.render_size = FRAME_SIZE
+            frames = [np.any(self._draw(state) != BACKGROUND, axis=-1) for state in obs]
+        finally:
+            self.render_size = saved
+        return np.stack(frames).astype(np.uint8)
 
     def binary_frames(self, obs: Any) -> NDArray[np.uint8]:
-        """28x28 binary frames `(..., 28, 28)` (0/1, uint8) of states `obs` `(..., D)`, drawn
-        as the VIN authors drew their pixel datasets (see `physprior.envs._binary`).
+        """28x28 binary frames `(..., 28, 28)` (0/1, uint8) of states `obs` `(..., D)`: for
+        Pendulum and MassSpring as the VIN authors drew their pixel datasets (see
+        `physprior.envs._binary`); for the other systems their colour frame at 28 pixels,
+        every drawn pixel set.
 
         Batched and exact (no anti-aliasing), so pixel datasets are drawn from stored states
         when needed rather than stored. Also `render()` with `render_mode="binary"`.

@@ -81,7 +81,14 @@ def test_bad_input_is_refused_in_one_line() -> None:
         env.binary_frames(np.zeros((4, 3)))
     with pytest.raises(ValueError, match="NaN or infinite"):
         env.binary_frames(np.array([np.nan, 0.0]))
-    with pytest.raises(NotImplementedError, match="Pendulum and MassSpring draw them"):
-        gym.make("physprior/TwoBody-v0").unwrapped.binary_frames(np.zeros(8))
     with pytest.raises(ValueError, match="render_mode='binary' is not supported"):
         type(gym.make("physprior/TwoBody-v0").unwrapped)(render_mode="binary")
+
+
+def test_every_physics_env_draws_binary_frames_from_its_colour_frame() -> None:
+    env = gym.make("physprior/TwoBody-v0").unwrapped
+    obs, _ = env.reset(seed=0)
+    frames = env.binary_frames(np.stack((obs, obs)))
+    assert frames.shape == (2, 28, 28) and 0 < frames[0].sum() < 28 * 28 / 2
+    np.testing.assert_array_equal(frames[0], frames[1])
+    assert env.render_size == 128  # drawn at 28 pixels without changing the env

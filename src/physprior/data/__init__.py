@@ -26,6 +26,8 @@ Slicing datasets
     observed state, so overlapping windows share their noisy states.
     `derivative_windows(ds, noise_std=..., seed=...)` - the HNN protocol's (noisy state,
     exact time derivative) pairs as Euler windows `[y, y + dt f(z)]`.
+    `frame_windows(windows, env)` / `render_frames(env, states)` - the states drawn as 28x28
+    binary frames (flattened) for pixel models, drawn when needed rather than stored.
 
 Typical use (the decon-hnn protocol):
 
@@ -42,6 +44,7 @@ from __future__ import annotations
 from ._adapters import from_replay_buffer
 from ._dataset import FORMAT_VERSION, DatasetError, DatasetMeta, TransitionDataset
 from ._derivatives import derivative_windows
+from ._frames import frame_windows, render_frames
 from ._generate import generate_trajectories
 from ._minari import from_minari, to_minari
 from ._noise import add_noise
@@ -56,10 +59,12 @@ __all__ = [
     "Windows",
     "add_noise",
     "derivative_windows",
+    "frame_windows",
     "from_minari",
     "from_replay_buffer",
     "generate_trajectories",
     "make_windows",
+    "render_frames",
     "split_episodes",
     "to_minari",
 ]

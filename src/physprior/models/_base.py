@@ -151,6 +151,9 @@ class TransitionModel(nn.Module, abc.ABC):
 
     name: ClassVar[str]
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
+    #: Whether `training_loss` accepts `initial_states` (initial-state optimisation); a model
+    #: that infers its initial state (an encoder) does not.
+    supports_initial_states: ClassVar[bool] = True
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -172,6 +175,12 @@ class TransitionModel(nn.Module, abc.ABC):
     def q_dim(self) -> int:
         assert self.config.q_dim is not None
         return self.config.q_dim
+
+    @property
+    def data_dim(self) -> int:
+        """Width of one row of the windows `training_loss` reads: `obs_dim` for every model
+        that learns from states; a pixel model learns from frames and reads their pixels."""
+        return self.obs_dim
 
     @property
     def dt(self) -> float:

@@ -233,12 +233,26 @@ class VIN(TransitionModel):
         accel = self._acceleration(q, control, gradient)
         if previous is None:  # one vv step back from the observed velocity
             previous = q - h * v + 0.5 * h * h * accel
-        if self.config.scheme == "sv":
-            q_next = 2.0 * q - previous + h * h * accel
-        else:
-            s = torch.sin(q - previous) + h * h * accel
-            bound = 1.0 - SO2_CLIP
-            q_next = q + torch.asin(s.clamp(-bound, bound))
+        q_next = self._next_position(q, previous, accel)
         gradient_next = self.potential_gradient(q_next)
         v_next = (q_next - q) / h + 0.5 * h * self._acceleration(q_next, control, gradient_next)
         return torch.cat((q_next, v_next), dim=-1), (q, gradient_next)
+
+    def position_step(self, q: Tensor, previous: Tensor, u: Tensor | None = None) -> Tensor:
+        """`q_{t+1}` `(B, n)` from `q_t` and `q_{t-1}` `(B, n)` under actions `u` `(B, A)`:
+        the `sv` or `so2` two-step map itself, on positions only (the pixel model's latent)."""
+        if self.config.scheme == "vv":
+            raise ValueError("position_step is the sv and so2 map; vv steps (q, v) states")
+        control = None
+        if self.action_dim:
+            u = self._check_action(u, q.shape[0])
+            control = u / self.action_norm.std
+        return self._next_position(q, previous, self._acceleration(q, control))
+
+    def _next_position(self, q: Tensor, previous: Tensor, accel: Tensor) -> Tensor:
+        h = self.h
+        if self.config.scheme == "sv":
+            return 2.0 * q - previous + h * h * accel
+        s = torch.sin(q - previous) + h * h * accel
+        bound = 1.0 - SO2_CLIP
+        return q + torch.asin(s.clamp(-bound, bound))

@@ -218,9 +218,10 @@ def check_compatible(model: TransitionModel, data: Any) -> None:
     the model's config too.
     """
     obs_dim, action_dim = data_dims(data)
-    if (obs_dim, action_dim) != (model.obs_dim, model.action_dim):
+    if (obs_dim, action_dim) != (model.data_dim, model.action_dim):
+        what = "obs_dim" if model.data_dim == model.obs_dim else "frame pixels"
         raise ValueError(
-            f"model expects obs_dim {model.obs_dim} / action_dim {model.action_dim}, "
+            f"model expects {what} {model.data_dim} / action_dim {model.action_dim}, "
             f"data has {obs_dim} / {action_dim}"
         )
     meta = getattr(data, "meta", None)

@@ -183,6 +183,11 @@ class Trainer:
             raise ValueError(
                 "schedule 'plateau' and early_stopping need validation windows; none were given"
             )
+        if cfg.iso and not model.supports_initial_states:
+            raise ValueError(
+                f"iso (initial-state optimisation) does not apply to {model.name!r}, which "
+                "infers its initial states itself; train it with iso=False"
+            )
         params = [p for p in model.parameters() if p.requires_grad]
         if not params:
             raise ValueError(f"model {model.name!r} has no trainable parameters")
