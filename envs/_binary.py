@@ -51,7 +51,7 @@ def world_to_pixels(points: NDArray[np.float64], limit: float) -> NDArray[np.flo
     return np.stack((fx * FRAME_SIZE, (1.0 - fy) * FRAME_SIZE), axis=-1)
 
 
-def _pixel_centres() -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _pixel_centres() -> tuple[NDArray[np.floating], NDArray[np.floating]]:
     centres = np.arange(FRAME_SIZE) + 0.5
     return centres[None, None, :], centres[None, :, None]  # x (1, 1, S), y (1, S, 1)
 
