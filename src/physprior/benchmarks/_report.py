@@ -282,7 +282,8 @@ def _write_plots(
             truth = next(iter(true_energy.values()), None)
             path = _plot_energy(energy, truth, out_dir / f"energy-{slug}.png", dt=dt, env_id=env_id)
             lines.append(f"![energy against time]({path.name})")
-        with_traj = [r for r in here if r.trajectory is not None]
+        # States only: a suite may keep other records (frames, several paths) under other keys.
+        with_traj = [r for r in here if r.trajectory is not None and "true" in r.trajectory]
         if with_traj:
             seed = min(r.job.seed for r in with_traj)
             first = next(r for r in with_traj if r.job.seed == seed)

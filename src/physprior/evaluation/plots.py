@@ -22,6 +22,7 @@ __all__ = [
     "distinct_colors",
     "place_legend",
     "plot_error_curves",
+    "plot_frames",
     "plot_returns",
     "plot_trajectories",
 ]
@@ -204,4 +205,47 @@ def plot_paths_over_image(
     for ax in axes[len(names) :]:
         ax.set_visible(False)
     figure.suptitle(f"{title}\n(solid: true, dashed: predicted)", fontsize="medium")
+    return _save(figure, path)
+
+
+def plot_frames(
+    true: ArrayLike,
+    predicted: Mapping[str, ArrayLike],
+    times: Sequence[float],
+    path: str | os.PathLike[str],
+    *,
+    title: str = "Predicted frames against true ones",
+) -> Path:
+    """A grid of frames: the true frames on the first row, each model's below, one column per
+    time in `times` (seconds, shown above the columns).
+
+    `true` `(T, H, W)` and each `predicted[name]` `(T, H, W)` hold values in [0, 1] (binary
+    frames, predicted pixel probabilities); dark is 1.
+    """
+    plt = _pyplot()
+    truth = np.asarray(true, dtype=float)
+    if truth.ndim != 3 or len(times) != truth.shape[0]:
+        raise ValueError(
+            f"true must be (T, H, W) with T = len(times) = {len(times)}, got {truth.shape}"
+        )
+    rows = {"true": truth} | {k: np.asarray(v, dtype=float) for k, v in predicted.items()}
+    for name, frames in rows.items():
+        if frames.shape != truth.shape:
+            raise ValueError(
+                f"frames of {name!r} have shape {frames.shape}, expected {truth.shape}"
+            )
+    columns = truth.shape[0]
+    figure, axes = plt.subplots(
+        len(rows), columns, figsize=(0.9 * columns + 1.6, 0.95 * len(rows) + 0.6), squeeze=False
+    )
+    for r, (name, frames) in enumerate(rows.items()):
+        for c in range(columns):
+            ax = axes[r, c]
+            ax.imshow(frames[c], cmap="Greys", vmin=0.0, vmax=1.0, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"{times[c]:g} s", fontsize="small")
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize="small")
+    figure.suptitle(title, fontsize="medium")
     return _save(figure, path)
