@@ -2,7 +2,7 @@
 
 Importing physprior registers every environment (`physprior/<Name>-v0`) with Gymnasium, and
 the learned-dynamics environment `physprior/Learned-v0` (`gym.make("physprior/Learned-v0",
-model_path=..., base_env_id=...)`).
+model_path=..., base_env_id=...)`) and its pixel-model counterpart `physprior/PixelLearned-v0`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from physprior.envs import ENV_IDS
 
 if TYPE_CHECKING:
     from physprior.learned_env import LearnedDynamicsEnv, LearnedVectorEnv
+    from physprior.learned_env_pixels import PixelLearnedEnv
     from physprior.training import load_model
 
 __version__ = "0.1.0"
@@ -24,6 +25,7 @@ __all__ = [
     "ENV_IDS",
     "LearnedDynamicsEnv",
     "LearnedVectorEnv",
+    "PixelLearnedEnv",
     "__version__",
     "envs",
     "load_model",
@@ -39,11 +41,19 @@ if "physprior/Learned-v0" not in gym.registry:
         entry_point="physprior.learned_env:LearnedDynamicsEnv",
         vector_entry_point="physprior.learned_env:LearnedVectorEnv",
     )
+# A pixel model's latent dynamics (`gym.make("physprior/PixelLearned-v0", model=...,
+# base_env_id=..., base_env_kwargs=..., observation="frame"|"latent")`).
+if "physprior/PixelLearned-v0" not in gym.registry:
+    gym.register(
+        id="physprior/PixelLearned-v0",
+        entry_point="physprior.learned_env_pixels:PixelLearnedEnv",
+    )
 
 _LAZY = {
     "load_model": "physprior.training",
     "LearnedDynamicsEnv": "physprior.learned_env",
     "LearnedVectorEnv": "physprior.learned_env",
+    "PixelLearnedEnv": "physprior.learned_env_pixels",
 }
 
 

@@ -166,6 +166,11 @@ class ModelDynamics:
         device: str | torch.device = "cpu",
     ) -> None:
         model = resolve_model(model)
+        if model.data_dim != model.obs_dim:
+            raise TypeError(
+                f"model {model.name!r} learns from frames and steps a latent state; use "
+                "physprior.PixelLearnedEnv (physprior/PixelLearned-v0) for it"
+            )
         self.base_env_id = base_env_id
         self.base_env: Any = make_base_env(base_env_id)
         obs_shape = tuple(self.base_env.observation_space.shape)
