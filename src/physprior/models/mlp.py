@@ -48,6 +48,10 @@ class MLPDelta(TransitionModel):
     MBPO): the same normalised inputs and state-change target, without its probabilistic head
     (predicted variance) and ensemble, which belong to a later issue; it is trained with the
     trainer's L2 or L1 loss instead of a Gaussian log-likelihood. No physics prior.
+
+    With `normalize=False` the step is `z + dt * net(z, u)` on raw coordinates: the residual
+    network ("ResNet") the VIN authors use as their baseline (`hidden=1000, layers=1,
+    activation="tanh"`, their `models.py`).
     """
 
     name = "mlp"
