@@ -164,3 +164,17 @@ def test_bad_training_input_is_refused(tmp_path) -> None:
         _model().predict_frames(torch.zeros(1, 5, 784), 3)
     with pytest.raises(TypeError, match="env must be a physprior physics env"):
         render_frames(object(), np.zeros((2, 2)))
+
+
+def test_layers_start_as_keras_starts_them() -> None:
+    model = _model("vv", encoder_hidden=1000)
+    first = model.frame_encoder[0]
+    limit = math.sqrt(6.0 / (784 + 1000))  # Glorot-uniform
+    assert first.weight.abs().max() <= limit and first.weight.abs().max() > 0.9 * limit
+    assert torch.equal(first.bias, torch.zeros_like(first.bias))
+    lstm = model.lstm
+    units = lstm.hidden_size
+    assert torch.equal(lstm.bias_ih_l0[units : 2 * units], torch.ones(units))  # forget gate
+    assert lstm.bias_ih_l0[:units].abs().sum() == 0 and lstm.bias_hh_l0.abs().sum() == 0
+    recurrent = lstm.weight_hh_l0.detach()  # (4 units, units): orthonormal columns
+    assert torch.allclose(recurrent.T @ recurrent, torch.eye(units), atol=1e-5)

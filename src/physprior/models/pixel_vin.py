@@ -11,6 +11,8 @@ steindoringi/Variational_Integrator_Networks, `models.py`, with `config/pixels*.
 - the latent dynamics step `h` (`step_size`: 1 for `vv`, `sv` and `resnet`, 0.1 for `so2`,
   the authors' `pixels.gin` and `pixels_SO2.gin`) is the latent time unit; the frames are
   `dt` apart in the data;
+- every layer starts as Keras starts it (Glorot-uniform kernels, zero biases, the LSTM's
+  orthogonal recurrent kernel and forget bias 1), the authors' framework's defaults;
 - a decoder `q -> 1000 -> 1000 -> pixels` (ReLU) gives Bernoulli logits; it reads the
   position only (`vv`, `sv`), `(sin q, cos q)` (`so2`), or the whole 2-D latent (`resnet`,
   whose latent has no position/velocity split);
@@ -172,6 +174,7 @@ class PixelVIN(TransitionModel):
             self.lstm_head = nn.Linear(config.lstm_hidden, 2 * width)
         decoder_in = {"vv": n, "sv": n, "so2": 2 * n, "resnet": 2 * n}[scheme]
         self.decoder = mlp(decoder_in, config.frame_pixels, config.decoder_hidden, 2, "relu")
+        keras_initialisation(self)
 
     # ------------------------------------------------------------------ dims
     @property
@@ -353,6 +356,31 @@ class PixelVIN(TransitionModel):
     def extra_repr(self) -> str:
         c = self.config
         return f"dynamics={c.dynamics}, latent={c.obs_dim}, pixels={c.frame_pixels}, h={self.h}"
+
+
+def keras_initialisation(module: nn.Module) -> None:
+    """Re-initialise every layer as Keras (the authors' TensorFlow 2.1) does by default:
+    dense kernels Glorot-uniform with zero biases; LSTM input kernels Glorot-uniform,
+    recurrent kernels orthogonal, biases zero but the forget gate's 1 (`unit_forget_bias`).
+    PyTorch's defaults are narrower uniform draws with random biases; which start an
+    autoencoder gets decides which of its local optima it reaches."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            nn.init.xavier_uniform_(layer.weight)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+        elif isinstance(layer, nn.LSTM):
+            units = layer.hidden_size
+            for name, weight in layer.named_parameters():
+                if name.startswith("weight_ih"):
+                    nn.init.xavier_uniform_(weight)
+                elif name.startswith("weight_hh"):
+                    nn.init.orthogonal_(weight)
+                else:
+                    nn.init.zeros_(weight)
+                    if name.startswith("bias_ih"):
+                        with torch.no_grad():  # gates (input, forget, cell, output)
+                            weight[units : 2 * units] = 1.0
 
 
 def _normal_kl(mean: Tensor, std: Tensor, prior_std: Tensor) -> Tensor:
