@@ -36,6 +36,7 @@ Variational_Integrator_Networks: `systems.py`, `build_utils.py`, `models.py`, `r
 | windows | silent | every window of 21 points: 10 per trajectory | the same |
 | initial state of a window | a free parameter (per trajectory) | an encoder over its first 10 noisy points | a free parameter per window, stepped with the network (see below) |
 | networks | single hidden layer; HNN and NN sizes in the (unstored) appendix | `U`: 1,000 tanh, no output bias; ResNet: 1,000 tanh | 1,000 tanh for every row |
+| initialisation | silent | Keras's defaults (TF 2.1): Glorot-uniform kernels, zero biases | PyTorch's defaults for every row (the pixel suite, where the start decided the result, uses Keras's) |
 | loss | Gaussian log-likelihood, one learned scale | the same (the KL term is never used) | squared error (below) |
 | optimiser, batch, epochs | silent | Adam 1e-3, batch 200, 3,000 epochs (one full batch with 5 trajectories) | the same |
 | test | "a set of initial conditions" | 3 new trajectories of 100 points, rolled out from the true noise-free first state | the same |
