@@ -378,13 +378,25 @@ def _cmd_train(config: TrainCommandConfig, train_config: Any) -> int:
             iso_warmup_epochs=model.config.iso_warmup_epochs,  # type: ignore[attr-defined]
             iso_iterations=model.config.iso_iterations,  # type: ignore[attr-defined]
         )
+    what = "states"
+    train_data: Any = train_windows
+    val_data: Any = val_windows
+    if model.data_dim != model.obs_dim:
+        # A pixel model learns from frames: draw the windows' states with the dataset's env.
+        import gymnasium as gym
+
+        from physprior.data import frame_windows
+
+        meta = dataset.meta
+        env = gym.make(str(meta.env_id), **dict(meta.extra.get("env_kwargs") or {}))
+        train_data = frame_windows(train_windows, env)
+        val_data = frame_windows(val_windows, env)
+        what = "frames"
     print(
-        f"training {config.model} on {len(train_windows)} windows of {config.window} states "
+        f"training {config.model} on {len(train_windows)} windows of {config.window} {what} "
         f"({len(val_windows)} validation windows) from {config.data}"
     )
-    result = train(
-        model, train_windows, val_windows, train_config, config.out, resume=config.resume
-    )
+    result = train(model, train_data, val_data, train_config, config.out, resume=config.resume)
     best = f"{result.best_val_loss:.4g}" if result.best_val_loss is not None else "n/a"
     print(
         f"done: {result.epochs_done} epochs, best validation loss {best} "

@@ -219,3 +219,20 @@ def test_python_dash_m_runs_the_command_and_draws_no_bar_into_a_pipe(tmp_path: P
     argv += ["--trajectories", "300", "--length", "30", "--out", str(tmp_path / "d.npz")]
     done = subprocess.run(argv, capture_output=True, text=True, check=True)  # stderr: a pipe
     assert done.stderr == "" and "wrote 8700 transitions" in done.stdout
+
+
+def test_train_draws_frames_for_a_pixel_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "pendulum.npz"
+    generate = ["generate", "physprior/Pendulum-v0", "--trajectories", "4", "--length", "14"]
+    assert main([*generate, "--out", str(data), "--seed", "0"]) == 0
+    run = tmp_path / "run"
+    args = ["train", str(data), "--model", "pixel-vin", "--epochs", "1", "--window", "11"]
+    small = ["hidden=8", "encoder_hidden=16", "decoder_hidden=16", "lstm_hidden=4"]
+    options = ["--val-fraction", "0.25", "--out", str(run), "--no-progress", "--set", *small]
+    assert main([*args, *options]) == 0
+    assert "windows of 11 frames" in capsys.readouterr().out
+    import physprior
+
+    assert physprior.load_model(run).config.frame_pixels == 784  # type: ignore[attr-defined]
