@@ -197,7 +197,23 @@ def _model(job: Job, model: str, windows: np.ndarray, dt: float) -> TransitionMo
         normalize=False,  # the authors' networks read raw coordinates
         **config,
     )
-    train_config = TrainConfig(
+    train_config = authors_train_config(
+        job,
+        # The paper's free initial state of each window, stepped with the network.
+        iso=True,
+        iso_method="joint",
+        iso_warmup_epochs=0,
+    )
+    return train_model(net, (torch.tensor(windows), None), None, train_config)
+
+
+def authors_train_config(job: Job, **extra: Any) -> TrainConfig:
+    """The VIN authors' training (`build_utils.py`): plain Adam at the job's constant rate and
+    batch size for its epochs, no weight decay or clipping, the last epoch's weights kept;
+    float32 (as their TensorFlow) unless the job says otherwise. `extra`: further
+    `TrainConfig` fields."""
+    p = job.params
+    return TrainConfig(
         epochs=int(p["epochs"]),
         batch_size=int(p["batch_size"]),
         lr=float(p["lr"]),
@@ -207,15 +223,11 @@ def _model(job: Job, model: str, windows: np.ndarray, dt: float) -> TransitionMo
         grad_clip=None,
         restore_best=False,
         checkpoint_every=100,
-        # The paper's free initial state of each window, stepped with the network.
-        iso=True,
-        iso_method="joint",
-        iso_warmup_epochs=0,
         seed=job.seed,
-        dtype=p["dtype"],
+        dtype=p.get("dtype", "float32"),
         progress=False,
+        **extra,
     )
-    return train_model(net, (torch.tensor(windows), None), None, train_config)
 
 
 def true_velocity_verlet(env: Any, starts: Tensor, steps: int) -> Tensor:

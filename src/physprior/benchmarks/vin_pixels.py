@@ -63,11 +63,10 @@ from torch import Tensor
 from physprior.data import generate_trajectories, make_windows, render_frames
 from physprior.models import make
 from physprior.models.pixel_vin import PixelVIN
-from physprior.training import TrainConfig
 
 from ._common import data_hash, finite_or_inf, train_model
 from ._framework import Claim, Job, JobResult, Means, PaperRow, Scale, Suite, scale_settings
-from .vin_noisy import ENV_KWARGS, MASS_SPRING, PENDULUM
+from .vin_noisy import ENV_KWARGS, MASS_SPRING, PENDULUM, authors_train_config
 
 NAME = "vin-pixels"
 ENVS = (PENDULUM, MASS_SPRING)
@@ -166,20 +165,7 @@ def _forecast(job: Job, training: Tensor, steps: int, dt: float) -> Tensor:
         lstm_hidden=int(p["lstm_hidden"]),
         inference_frames=int(p["inference_frames"]),
     )
-    config = TrainConfig(
-        epochs=int(p["epochs"]),
-        batch_size=int(p["batch_size"]),
-        lr=float(p["lr"]),
-        optimizer="adam",
-        weight_decay=0.0,
-        schedule="constant",
-        grad_clip=None,
-        restore_best=False,
-        checkpoint_every=100,
-        seed=job.seed,
-        dtype="float32",
-        progress=False,
-    )
+    config = authors_train_config(job)
     windows = frame_windows_of(training, int(p["window"]))
     trained = train_model(model, (windows, None), None, config)
     assert isinstance(trained, PixelVIN)
