@@ -160,6 +160,8 @@ def test_bad_training_input_is_refused(tmp_path) -> None:
         train(_model(), (frames, actions), None, TrainConfig(epochs=1, iso=True), tmp_path / "c")
     with pytest.raises(ValueError, match="leave the trainer's loss at 'l2'"):
         train(_model(), (frames, actions), None, TrainConfig(epochs=1, loss="l1"), tmp_path / "d")
+    with pytest.raises(ValueError, match="frames hold NaN or infinite values"):
+        _model().predict_frames(torch.full((1, 10, 784), float("nan")), 3)
     with pytest.raises(ValueError, match="the encoder needs at least inference_frames=10"):
         _model().predict_frames(torch.zeros(1, 5, 784), 3)
     with pytest.raises(TypeError, match="env must be a physprior physics env"):

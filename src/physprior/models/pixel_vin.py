@@ -351,6 +351,8 @@ class PixelVIN(TransitionModel):
                 f"{name} have shape {tuple(frames.shape)}, expected (B, T, {p}) frames "
                 f"of {p} pixels"
             )
+        if not torch.isfinite(frames).all():
+            raise ValueError(f"{name} hold NaN or infinite values; frames are in [0, 1]")
         return frames.to(self.dtype)
 
     def extra_repr(self) -> str:
