@@ -44,8 +44,9 @@ Protocol, per parameter: the paper (section 5.2 and table 1), the authors' code
 probabilities (clipped to [1e-6, 1 - 1e-6]), summed over pixels, mean over frames 1-50 (nats
 per frame; the paper's "log p(y|x) x 10^2" is undefined and not compared).
 
-Scales: `paper` as above (10 seeds, 8,000 epochs: a job takes about 16 minutes of one core
-here); `default` 2,000 epochs; `smoke` every code path in seconds.
+Scales: `paper` as above (10 seeds, 8,000 epochs: a learned job took 17-23 minutes of one
+core here); `default` 2,000 epochs (4.2-4.7 minutes a job; one seed's 5 learned jobs 23
+minutes of one core); `smoke` every code path in seconds.
 """  # noqa: E501 (the protocol table's rows)
 
 from __future__ import annotations
