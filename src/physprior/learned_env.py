@@ -83,8 +83,9 @@ def resolve_model(model: ModelLike) -> TransitionModel:
     )
 
 
-def make_base_env(base_env_id: str) -> Any:
-    """The unwrapped base environment `base_env_id`, checked to expose the batched contract."""
+def make_base_env(base_env_id: str, **env_kwargs: Any) -> Any:
+    """The unwrapped base environment `base_env_id` (built with `env_kwargs`), checked to
+    expose the batched contract."""
     import physprior.envs  # noqa: F401  (registers the environments)
 
     if not isinstance(base_env_id, str) or base_env_id not in gym.registry:
@@ -93,7 +94,7 @@ def make_base_env(base_env_id: str) -> Any:
         )
     if base_env_id == LEARNED_ENV_ID:
         raise ValueError(f"the base env must be a real environment, not {LEARNED_ENV_ID}")
-    core = gym.make(base_env_id).unwrapped
+    core = gym.make(base_env_id, **env_kwargs).unwrapped
     missing = [n for n in ("reward_fn", "termination_fn", "dt") if not hasattr(core, n)]
     if missing:
         core.close()

@@ -26,7 +26,8 @@ import torch
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from physprior.learned_env import resolve_model
+from physprior.envs._binary import FRAME_SIZE
+from physprior.learned_env import make_base_env, resolve_model
 from physprior.models import TransitionModel
 
 if TYPE_CHECKING:
@@ -90,25 +91,24 @@ class PixelLearnedEnv(gym.Env[NDArray[Any], NDArray[np.float32]]):
             raise ValueError(f"max_episode_steps must be None or >= 1, got {max_episode_steps!r}")
         if reward_fn is not None and not callable(reward_fn):
             raise TypeError(f"reward_fn must be callable or None, got {type(reward_fn).__name__}")
-        import physprior.envs  # noqa: F401  (registers the environments)
-
-        if not isinstance(base_env_id, str) or base_env_id not in gym.registry:
-            raise ValueError(
-                f"unknown base env id {base_env_id!r}; run `physprior envs` for the registered ids"
-            )
-        base: Any = gym.make(base_env_id, **(base_env_kwargs or {})).unwrapped
+        base = make_base_env(base_env_id, **(base_env_kwargs or {}))
         if not hasattr(base, "binary_frames"):
+            base.close()
             raise ValueError(f"base env {base_env_id!r} does not draw binary frames")
         if not math.isclose(self.model.dt, float(base.dt), rel_tol=1e-6):
+            base.close()
             raise ValueError(
                 f"model has dt {self.model.dt} (its frame spacing), but {base_env_id} with "
                 f"{base_env_kwargs or {}} has dt {base.dt}"
             )
+        if self.model.config.frame_pixels != FRAME_SIZE * FRAME_SIZE:
+            base.close()
+            raise ValueError(
+                f"model reads {self.model.config.frame_pixels} pixels; the envs draw "
+                f"{FRAME_SIZE} x {FRAME_SIZE} = {FRAME_SIZE * FRAME_SIZE}"
+            )
         self.base_env = base
-        pixels = self.model.config.frame_pixels
-        self.side = math.isqrt(pixels)
-        if self.side * self.side != pixels or pixels != 28 * 28:
-            raise ValueError(f"model reads {pixels} pixels; the envs draw 28 x 28 = 784")
+        self.side = FRAME_SIZE
         self.model.eval()
         self.observation = observation
         self.reward_fn = reward_fn

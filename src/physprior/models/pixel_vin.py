@@ -207,7 +207,10 @@ class PixelVIN(TransitionModel):
         (`sv`, `so2`: `(q_1, q_0)`), the posterior's mean or, with `sample`, one
         reparameterised draw; and `kl` `(B,)`, the KL of the posteriors from the priors.
         """
-        frames = self._check_frames(frames, "frames")
+        return self._infer_initial_state(self._check_frames(frames, "frames"), sample=sample)
+
+    def _infer_initial_state(self, frames: Tensor, *, sample: bool) -> tuple[Tensor, Tensor]:
+        """`infer_initial_state` on frames already checked."""
         k = self.config.inference_frames
         if frames.shape[1] < k:
             raise ValueError(
@@ -277,9 +280,16 @@ class PixelVIN(TransitionModel):
         frame 0 is `(q_0, q_0)`: only its position is meaningful (it is decoded, never
         stepped).
         """
+        frames = self._check_frames(frames, "frames")
+        return self._latent_rollout(frames, steps, actions, sample=sample)
+
+    def _latent_rollout(
+        self, frames: Tensor, steps: int, actions: Tensor | None, *, sample: bool
+    ) -> tuple[Tensor, Tensor]:
+        """`latent_rollout` on frames already checked."""
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
-        z0, kl = self.infer_initial_state(frames, sample=sample)
+        z0, kl = self._infer_initial_state(frames, sample=sample)
         b = z0.shape[0]
         if actions is None:
             actions = z0.new_zeros(b, steps, self.action_dim)
@@ -337,7 +347,7 @@ class PixelVIN(TransitionModel):
             )
         frames = self._check_frames(states, "windows")
         steps = frames.shape[1] - 1
-        z, kl = self.latent_rollout(frames, steps, actions, sample=self.training)
+        z, kl = self._latent_rollout(frames, steps, actions, sample=self.training)
         logits = self.decode(z)
         nll = F.binary_cross_entropy_with_logits(logits, frames, reduction="none")
         return (nll.sum(dim=(1, 2)) + kl).mean()
