@@ -127,7 +127,10 @@ class PhysicsEnv(gym.Env[FloatArray, FloatArray], abc.ABC):
         Batched and exact (no anti-aliasing), so pixel datasets are drawn from stored states
         when needed rather than stored. Also `render()` with `render_mode="binary"`.
         """
-        flat = np.asarray(obs, dtype=np.float64)
+        try:
+            flat = np.asarray(obs, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"obs must be an array of numbers, got {obs!r:.60}") from None
         if flat.ndim == 0 or flat.shape[-1] != self.obs_dim:
             raise ValueError(f"obs has shape {flat.shape}, expected (..., {self.obs_dim})")
         if not np.isfinite(flat).all():

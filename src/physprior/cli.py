@@ -388,7 +388,12 @@ def _cmd_train(config: TrainCommandConfig, train_config: Any) -> int:
         from physprior.data import frame_windows
 
         meta = dataset.meta
-        env = gym.make(str(meta.env_id), **dict(meta.extra.get("env_kwargs") or {}))
+        if meta.env_id is None:
+            raise ValueError(
+                f"{config.data} records no env id; {config.model} draws its frames with the "
+                "dataset's env"
+            )
+        env = gym.make(meta.env_id, **dict(meta.extra.get("env_kwargs") or {}))
         train_data = frame_windows(train_windows, env)
         val_data = frame_windows(val_windows, env)
         what = "frames"

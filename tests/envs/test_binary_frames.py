@@ -79,6 +79,8 @@ def test_bad_input_is_refused_in_one_line() -> None:
     env = PendulumEnv()
     with pytest.raises(ValueError, match=r"obs has shape \(4, 3\), expected \(\.\.\., 2\)"):
         env.binary_frames(np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="obs must be an array of numbers, got 'abc'"):
+        env.binary_frames("abc")
     with pytest.raises(ValueError, match="NaN or infinite"):
         env.binary_frames(np.array([np.nan, 0.0]))
     with pytest.raises(ValueError, match="render_mode='binary' is not supported"):
