@@ -127,6 +127,31 @@ class PhysicsEnv(gym.Env[FloatArray, FloatArray], abc.ABC):
         Batched and exact (no anti-aliasing), so pixel datasets are drawn from stored states
         when needed rather than stored. Also `render()` with `render_mode="binary"`.
         """
+        flat = self._frame_states(obs)
+        frames = self._binary_frames(flat.reshape(-1, self.obs_dim))
+        return frames.reshape(*flat.shape[:-1], *frames.shape[1:])
+
+    def _hgn_frames(self, obs: FloatArray) -> NDArray[np.float32]:
+        """HGN-style frames `(N, 32, 32, 3)` of states `(N, D)`; the HGN systems override it."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no HGN-style frames; they are drawn for MassSpring, "
+            "Pendulum, TwoBody and ThreeBody (the HGN paper's systems)"
+        )
+
+    def hgn_frames(self, obs: Any) -> NDArray[np.float32]:
+        """32x32 RGB frames `(..., 32, 32, 3)` (float32 in [0, 1]) of states `obs` `(..., D)`
+        in the HGN paper's style: each body a blurred disc of its own colour on a grey
+        background (see `physprior.envs._hgn_frames`). MassSpring, Pendulum, TwoBody and
+        ThreeBody draw them; also `render()` with `render_mode="hgn"` (as uint8).
+
+        Batched and exact, so HGN datasets are drawn from stored states when needed.
+        """
+        flat = self._frame_states(obs)
+        frames = self._hgn_frames(flat.reshape(-1, self.obs_dim))
+        return frames.reshape(*flat.shape[:-1], *frames.shape[1:])
+
+    def _frame_states(self, obs: Any) -> FloatArray:
+        """`obs` as a float64 array `(..., D)` of finite states, or a one-line ValueError."""
         try:
             flat = np.asarray(obs, dtype=np.float64)
         except (TypeError, ValueError):
@@ -135,8 +160,7 @@ class PhysicsEnv(gym.Env[FloatArray, FloatArray], abc.ABC):
             raise ValueError(f"obs has shape {flat.shape}, expected (..., {self.obs_dim})")
         if not np.isfinite(flat).all():
             raise ValueError("obs holds NaN or infinite values; frames need finite states")
-        frames = self._binary_frames(flat.reshape(-1, self.obs_dim))
-        return frames.reshape(*flat.shape[:-1], *frames.shape[1:])
+        return flat
 
     # ------------------------------------------------------------------ batched contract
     def energy(self, obs: Any) -> Any:
@@ -215,4 +239,6 @@ class PhysicsEnv(gym.Env[FloatArray, FloatArray], abc.ABC):
             raise RuntimeError(f"{type(self).__name__}.render() called before reset()")
         if self.render_mode == "binary":
             return self.binary_frames(self.state)
+        if self.render_mode == "hgn":
+            return np.round(255.0 * self.hgn_frames(self.state)).astype(np.uint8)
         return self._draw(self.state)

@@ -9,6 +9,7 @@ from numpy.typing import NDArray
 
 from ._base import FloatArray, PhysicsEnv
 from ._binary import filled_disc, world_to_pixels
+from ._hgn_frames import HGN_COLOURS, blurred_discs, disc_radius_pixels
 from ._render import PALETTE, Canvas
 from ._sampling import check_radius_range, point_on_phase_circle
 from ._validation import strict_kwargs
@@ -50,6 +51,10 @@ class MassSpringEnv(PhysicsEnv):
     `render_mode="rgb_array"`: a colour frame of `render_size` pixels. `render_mode="binary"`
     (and `binary_frames(obs)`, batched): the VIN authors' 28x28 binary frames, a black disc
     (matplotlib marker size 400 square points) at `(q, 0)` on axes `[-2.5, 2.5]^2`.
+
+    `render_mode="hgn"` (and `hgn_frames(obs)`, batched, float32): the HGN paper's 32x32
+    RGB frames, a blurred disc at `(0, q)` (HGN's system: `stiffness=2, mass=0.5,
+    radius_range=(0.1, 1), dt=0.125`).
 
     ## Episode end
     Never terminates; the registered env truncates after 200 steps.
@@ -127,7 +132,17 @@ class MassSpringEnv(PhysicsEnv):
         xp = namespace(action)
         return -self._energy(next_obs) - 0.01 * xp.sum(action * action, axis=-1)
 
-    metadata = {**PhysicsEnv.metadata, "render_modes": ["rgb_array", "binary"]}  # noqa: RUF012
+    metadata = {**PhysicsEnv.metadata, "render_modes": ["rgb_array", "binary", "hgn"]}  # noqa: RUF012
+
+    #: HGN frames: world square `[-2, 2]^2`, a disc of radius 0.5 (4 px) at `(0, q)` (the
+    #: reimplementation's `spring.py`, whose radius is the mass, 0.5 in HGN's system).
+    hgn_world_size: float = 2.0
+    hgn_disc_size: float = 0.5
+
+    def _hgn_frames(self, obs: FloatArray) -> NDArray[np.float32]:
+        centre = np.stack((np.zeros(len(obs)), obs[:, 0]), axis=-1)[:, None]
+        radius = np.array([disc_radius_pixels(self.hgn_disc_size, self.hgn_world_size)])
+        return blurred_discs(centre, radius, HGN_COLOURS[:1], self.hgn_world_size)
 
     def _binary_frames(self, obs: FloatArray) -> NDArray[np.uint8]:
         # The authors' systems.py: scatter(s=400) on axes limits 2.5.

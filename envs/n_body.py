@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._base import FloatArray, PhysicsEnv
+from ._hgn_frames import HGN_COLOURS, blurred_discs, disc_radius_pixels
 from ._integrate import adaptive_step
 from ._render import PALETTE, Canvas
 from ._validation import strict_kwargs
@@ -126,6 +127,23 @@ class _GravityEnv(PhysicsEnv):
 
         return constant_like(value, like)
 
+    metadata = {**PhysicsEnv.metadata, "render_modes": ["rgb_array", "hgn"]}  # noqa: RUF012
+
+    #: HGN frames: world square `[-3, 3]^2`; body `i` a disc of radius `size m_i` (2 px for
+    #: the two-body's 0.55, 1 px for the three-body's 0.25), coloured red, yellow, green
+    #: (the reimplementation's `gravity.py`).
+    hgn_world_size: float = 3.0
+    hgn_disc_size: float = 0.55
+
+    def _hgn_frames(self, obs: FloatArray) -> NDArray[np.float32]:
+        n = self.n_bodies
+        centres = obs[:, : 2 * n].reshape(len(obs), n, 2)
+        radii = np.array(
+            [disc_radius_pixels(self.hgn_disc_size * m, self.hgn_world_size) for m in self.masses]
+        )
+        colours = HGN_COLOURS[[1, 0, 2]][:n]
+        return blurred_discs(centres, radii, colours, self.hgn_world_size)
+
     def _draw(self, state: FloatArray) -> NDArray[np.uint8]:
         canvas = Canvas(self.render_size, extent=self.view_extent)
         q = state[: 2 * self.n_bodies].reshape(self.n_bodies, 2)
@@ -165,6 +183,12 @@ class TwoBodyEnv(_GravityEnv):
     two coordinates are each `U[0.5, 1.5]` (so at distance `r` in `[0.71, 2.12]` from the
     centre, a separation of `2 r`, always starting in the first quadrant), body 2 opposite,
     with the same circular-orbit speeds and noise.
+
+    ## Rendering
+    `render_mode="hgn"` (and `hgn_frames(obs)`, batched, float32): the HGN paper's 32x32
+    RGB frames, each body a blurred disc of its own colour. HGN's two-body system draws the
+    orbit radius (half the separation) from `U(0.5, 1.5)`: `separation_range=(1, 3),
+    dt=0.125`.
 
     ## Episode end
     Never terminates; the registered env truncates after 200 steps.
@@ -263,6 +287,10 @@ class ThreeBodyEnv(_GravityEnv):
     rotation, each with the speed of a circular orbit (`1 / sqrt(sqrt(3) r)`) perpendicular
     to its radius, then each velocity component multiplied by `1 + 0.2 U[-1, 1]`.
 
+    ## Rendering
+    `render_mode="hgn"` (and `hgn_frames(obs)`): HGN's 32x32 RGB frames, each body a
+    blurred disc of its own colour (HGN's three-body system: the defaults with `dt=0.125`).
+
     ## Episode end
     Terminates when a body escapes (see Reward); truncates after 200 steps.
 
@@ -306,6 +334,7 @@ class ThreeBodyEnv(_GravityEnv):
         self.velocity_perturbation = float(velocity_perturbation)
         self.escape_radius = float(escape_radius)
         self.tolerance = 1e-9
+        self.hgn_disc_size = 0.25
 
     def sample_initial_state(self, rng: np.random.Generator) -> FloatArray:
         radius = rng.uniform(*self.radius_range)

@@ -9,6 +9,7 @@ from numpy.typing import NDArray
 
 from ._base import FloatArray, PhysicsEnv
 from ._binary import thick_line, world_to_pixels
+from ._hgn_frames import HGN_COLOURS, blurred_discs, disc_radius_pixels
 from ._integrate import adaptive_step
 from ._render import PALETTE, Canvas
 from ._sampling import check_radius_range, point_on_phase_circle
@@ -61,6 +62,10 @@ class PendulumEnv(PhysicsEnv):
     `render_mode="rgb_array"`: a colour frame of `render_size` pixels. `render_mode="binary"`
     (and `binary_frames(obs)`, batched): the VIN authors' 28x28 binary frames, a black rod
     12 points wide from the pivot to the bob on axes `[-(l + 0.2), l + 0.2]^2`.
+
+    `render_mode="hgn"` (and `hgn_frames(obs)`, batched, float32): the HGN paper's 32x32
+    RGB frames, the bob alone as a blurred disc (HGN's system: `mass=0.5, gravity=3,
+    radius_range=(1.3, 2.3), dt=0.125`).
 
     ## Episode end
     Never terminates; the registered env truncates after 200 steps.
@@ -146,7 +151,19 @@ class PendulumEnv(PhysicsEnv):
         torque = self.force_scale * action[..., 0]
         return -(upright_error**2 + 0.1 * p * p + 0.001 * torque * torque)
 
-    metadata = {**PhysicsEnv.metadata, "render_modes": ["rgb_array", "binary"]}  # noqa: RUF012
+    metadata = {**PhysicsEnv.metadata, "render_modes": ["rgb_array", "binary", "hgn"]}  # noqa: RUF012
+
+    #: HGN frames: world square `[-2, 2]^2`, the bob only, a disc of radius 0.5 (4 px) at
+    #: `(l sin q, l cos q)` with image rows growing downwards, so `q = 0` hangs below the
+    #: pivot (the reimplementation's `pendulum.py`).
+    hgn_world_size: float = 2.0
+    hgn_disc_size: float = 0.5
+
+    def _hgn_frames(self, obs: FloatArray) -> NDArray[np.float32]:
+        q = obs[:, 0]
+        bob = self.l * np.stack((np.sin(q), np.cos(q)), axis=-1)[:, None]
+        radius = np.array([disc_radius_pixels(self.hgn_disc_size, self.hgn_world_size)])
+        return blurred_discs(bob, radius, HGN_COLOURS[:1], self.hgn_world_size)
 
     def _binary_frames(self, obs: FloatArray) -> NDArray[np.uint8]:
         # The authors' systems.py: a line of width 12 pt, axes limits l + 0.2.
