@@ -26,8 +26,10 @@ Slicing datasets
     observed state, so overlapping windows share their noisy states.
     `derivative_windows(ds, noise_std=..., seed=...)` - the HNN protocol's (noisy state,
     exact time derivative) pairs as Euler windows `[y, y + dt f(z)]`.
-    `frame_windows(windows, env)` / `render_frames(env, states)` - the states drawn as 28x28
-    binary frames (flattened) for pixel models, drawn when needed rather than stored.
+    `frame_windows(windows, env)` / `render_frames(env, states, style)` - the states drawn as
+    frames (flattened) for pixel models: 28x28 binary (VIN) or 32x32 RGB (HGN), drawn when
+    needed rather than stored. `FrameRenderer(env, style)` does it per batch inside the
+    trainer (`transform=`), so large pixel datasets stay states in memory.
 
 Typical use (the decon-hnn protocol):
 
@@ -44,7 +46,7 @@ from __future__ import annotations
 from ._adapters import from_replay_buffer
 from ._dataset import FORMAT_VERSION, DatasetError, DatasetMeta, TransitionDataset
 from ._derivatives import derivative_windows
-from ._frames import frame_windows, render_frames
+from ._frames import FrameRenderer, frame_windows, render_frames
 from ._generate import generate_trajectories
 from ._minari import from_minari, to_minari
 from ._noise import add_noise
@@ -55,6 +57,7 @@ __all__ = [
     "FORMAT_VERSION",
     "DatasetError",
     "DatasetMeta",
+    "FrameRenderer",
     "TransitionDataset",
     "Windows",
     "add_noise",

@@ -57,7 +57,7 @@ from ._folders import current, recover, write_folder
 from ._iso import initial_state_loss, optimize_initial_states
 from ._log import LOG_FILE, EpochLog
 from ._state_io import flatten_optimizer, read_state, unflatten_optimizer, write_state
-from ._windows import window_tensors
+from ._windows import BatchTransform, window_tensors
 
 
 class TrainingDiverged(FloatingPointError):
@@ -133,7 +133,8 @@ class _Progress:
 class Trainer:
     """Trains one model with one `TrainConfig` into one run folder.
 
-    Model-agnostic: it calls `model.fit_normalization(train_states, train_actions)` once and
+    Model-agnostic: it calls `model.fit_normalization(train_states, train_actions)` once (with
+    a `transform`, on the transformed first 256 windows) and
     `model.training_loss(states, actions, loss=..., initial_states=...)` per batch, nothing
     else of the model's own. Validation runs in evaluation mode (the model's test integrator)
     under `torch.no_grad()`, from the observed initial states, on the held-out windows the
@@ -159,6 +160,7 @@ class Trainer:
         *,
         resume: bool = False,
         callback: EpochCallback | None = None,
+        transform: BatchTransform | None = None,
     ) -> TrainResult:
         """Train on `train_windows`, validate on `val_windows`, write the run folder.
 
@@ -168,21 +170,38 @@ class Trainer:
         already holds a run. The model is moved to the config's device and dtype in place.
         One process trains into a folder at a time: a second gets a `ValueError` and writes
         nothing.
+
+        `transform(states, actions) -> (inputs, actions)` turns each batch of windows into
+        what the model reads, for training and validation alike (e.g.
+        `physprior.data.FrameRenderer(env, "hgn")` draws states as frames, so a pixel dataset
+        is held as states). It must be deterministic for a resumed run to match.
         """
         check_output_folder(self.out_dir, "out_dir")
         cfg, model = self.config, self.model
         device, dtype = torch.device(cfg.device), cfg.torch_dtype
         model.to(device=device, dtype=dtype)
+        if transform is not None and not callable(transform):
+            raise TypeError(f"transform must be callable or None, got {type(transform).__name__}")
+        self._transform = transform
         train_s, train_a = window_tensors(
-            train_windows, model, what="training", dtype=dtype, device=device
+            train_windows, model, what="training", dtype=dtype, device=device, transform=transform
         )
         val = None
         if val_windows is not None:
-            val = window_tensors(val_windows, model, what="validation", dtype=dtype, device=device)
+            val = window_tensors(
+                val_windows,
+                model,
+                what="validation",
+                dtype=dtype,
+                device=device,
+                transform=transform,
+            )
         if cfg.needs_validation and val is None:
             raise ValueError(
                 "schedule 'plateau' and early_stopping need validation windows; none were given"
             )
+        if cfg.iso and transform is not None:
+            raise ValueError("iso (initial-state optimisation) does not apply with a transform")
         if cfg.iso and not model.supports_initial_states:
             raise ValueError(
                 f"iso (initial-state optimisation) does not apply to {model.name!r}, which "
@@ -324,9 +343,8 @@ class Trainer:
                 # The initial states are fitted with the model, on ISO's own objective.
                 loss = initial_state_loss(model, train_s[batch], train_a[batch], initial, cfg.loss)
             else:
-                loss = model.training_loss(
-                    train_s[batch], train_a[batch], loss=cfg.loss, initial_states=initial
-                )
+                states, actions = self._inputs(train_s[batch], train_a[batch])
+                loss = model.training_loss(states, actions, loss=cfg.loss, initial_states=initial)
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise TrainingDiverged(value, epoch + 1, self._checkpointed_epoch, self.out_dir)
@@ -363,6 +381,10 @@ class Trainer:
             "windows_per_second": n / max(steps_seconds, 1e-12),
         }
 
+    def _inputs(self, states: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
+        """A batch as the model reads it: through the caller's transform, if any."""
+        return (states, actions) if self._transform is None else self._transform(states, actions)
+
     def _validate(self, states: Tensor, actions: Tensor) -> float:
         """Mean validation loss over windows, from the observed initial states."""
         model, size = self.model, self.config.batch_size
@@ -370,9 +392,8 @@ class Trainer:
         total = 0.0
         with torch.no_grad():
             for i in range(0, states.shape[0], size):
-                batch_loss = model.training_loss(
-                    states[i : i + size], actions[i : i + size], loss=self.config.loss
-                )
+                inputs, acts = self._inputs(states[i : i + size], actions[i : i + size])
+                batch_loss = model.training_loss(inputs, acts, loss=self.config.loss)
                 total += float(batch_loss.detach()) * states[i : i + size].shape[0]
         model.train()
         return total / states.shape[0]
@@ -453,7 +474,10 @@ class Trainer:
                 f"{out} already holds a training run; resume it (resume=True, --resume) or choose "
                 "another folder"
             )
-        self.model.fit_normalization(train_s, train_a)
+        if self._transform is None:
+            self.model.fit_normalization(train_s, train_a)
+        else:  # a sample: transforming every window at once is what the transform avoids
+            self.model.fit_normalization(*self._inputs(train_s[:256], train_a[:256]))
         run = {
             "train_config": self.config.to_dict(),
             "model": self.model.name,
@@ -476,6 +500,7 @@ def train(
     *,
     resume: bool = False,
     callback: EpochCallback | None = None,
+    transform: BatchTransform | None = None,
 ) -> TrainResult:
     """Train `model` on windows and write the run to `out_dir`; see `Trainer.fit`.
 
@@ -483,7 +508,7 @@ def train(
     the exported model is the latest).
     """
     return Trainer(model, config, out_dir).fit(
-        train_windows, val_windows, resume=resume, callback=callback
+        train_windows, val_windows, resume=resume, callback=callback, transform=transform
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,9 @@ from physprior.models import TransitionModel
 
 from ._checkpoint import check_compatible
 
+BatchTransform = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
+"""`(states, actions) -> (model inputs, actions)`, applied to every batch of windows."""
+
 
 def window_tensors(
     data: Any,
@@ -20,13 +24,16 @@ def window_tensors(
     what: str,
     dtype: torch.dtype,
     device: torch.device,
+    transform: BatchTransform | None = None,
 ) -> tuple[Tensor, Tensor]:
     """`(states (N, T+1, D), actions (N, T, A))` from windows, checked for use with `model`.
 
     `data` is an object with `states` and `actions` (`physprior.data.Windows`) or a pair
     `(states, actions)` of tensors or arrays; `actions` may be `None` for a model without
     action input. `what` ("training", "validation") names the data in error messages. Refuses
-    an empty set, shapes that do not fit `model`, and NaN or infinite values.
+    an empty set, shapes that do not fit `model`, and NaN or infinite values. With a
+    `transform` (what the trainer applies to each batch, e.g. drawing states as frames), the
+    model is checked against the transformed first window instead of the raw states.
     """
     if isinstance(data, (tuple, list)) and len(data) == 2:
         states, actions = data
@@ -53,8 +60,12 @@ def window_tensors(
             f"{what} actions have shape {tuple(actions.shape)}, expected ({n}, {t1 - 1}, A) "
             f"for states {tuple(states.shape)}"
         )
-    # Windows of a dataset carry its meta: then dt, layout and env are checked as well.
-    check_compatible(model, data if hasattr(data, "meta") else (d, int(actions.shape[-1])))
+    if transform is not None:
+        seen, seen_actions = transform(states[:1].to(dtype), actions[:1].to(dtype))
+        check_compatible(model, (int(seen.shape[-1]), int(seen_actions.shape[-1])))
+    else:
+        # Windows of a dataset carry its meta: then dt, layout and env are checked as well.
+        check_compatible(model, data if hasattr(data, "meta") else (d, int(actions.shape[-1])))
     finite = torch.isfinite(states).flatten(1).all(1) & torch.isfinite(actions).flatten(1).all(1)
     bad = int((~finite).sum())
     if bad:
