@@ -337,22 +337,27 @@ def _parse_model_config(items: Sequence[str]) -> tuple[tuple[str, object], ...]:
 
 #: Model config fields `physprior train` takes from the dataset, never from `--set`.
 _DATA_FIELDS = ("obs_dim", "action_dim", "q_dim", "state_layout", "dt", "env_id")  # model_fields()
+_PIXEL_DATA_FIELDS = ("action_dim", "dt", "env_id")
 
 
 def _cmd_train(config: TrainCommandConfig, train_config: Any) -> int:
     import torch
 
     from physprior.data import TransitionDataset, make_windows, split_episodes
-    from physprior.models import check_config_fields, make
+    from physprior.models import check_config_fields, make, model_class
     from physprior.training import train
 
     # Refuse a bad model name, config field or output folder before reading any data.
     check_config_fields(config.model, dict(config.model_config))
-    from_data = sorted(set(dict(config.model_config)) & set(_DATA_FIELDS))
+    # A pixel model's state is a latent of its own width: only dt, env and actions come
+    # from the data.
+    frame_style = getattr(model_class(config.model), "frame_style", None)
+    data_fields = _PIXEL_DATA_FIELDS if frame_style else _DATA_FIELDS
+    from_data = sorted(set(dict(config.model_config)) & set(data_fields))
     if from_data:
         raise ValueError(
             f"--set {', '.join(from_data)}: these come from the dataset's meta "
-            f"({', '.join(_DATA_FIELDS)}) and cannot be set"
+            f"({', '.join(data_fields)}) and cannot be set"
         )
     check_output_folder(config.out, "--out")
     dataset = TransitionDataset.load(config.data)
@@ -367,7 +372,8 @@ def _cmd_train(config: TrainCommandConfig, train_config: Any) -> int:
     val_windows = make_windows(val_set, config.window)
     torch.manual_seed(seed)
     try:
-        model = make(config.model, **dataset.model_fields(), **dict(config.model_config))
+        fields = {k: v for k, v in dataset.model_fields().items() if k in data_fields}
+        model = make(config.model, **fields, **dict(config.model_config))
     except (TypeError, ValueError) as err:  # most often a --set value
         raise type(err)(f"model config (--set or the dataset's dims): {err}") from None
     if getattr(model.config, "iso", False) and not train_config.iso:
@@ -378,14 +384,13 @@ def _cmd_train(config: TrainCommandConfig, train_config: Any) -> int:
             iso_warmup_epochs=model.config.iso_warmup_epochs,  # type: ignore[attr-defined]
             iso_iterations=model.config.iso_iterations,  # type: ignore[attr-defined]
         )
-    what = "states"
-    train_data: Any = train_windows
-    val_data: Any = val_windows
-    if model.data_dim != model.obs_dim:
-        # A pixel model learns from frames: draw the windows' states with the dataset's env.
+    what, transform = "states", None
+    if frame_style:
+        # A pixel model learns from frames: each batch of windows is drawn with the
+        # dataset's env as the model's frames (nothing is stored as images).
         import gymnasium as gym
 
-        from physprior.data import frame_windows
+        from physprior.data import FrameRenderer
 
         meta = dataset.meta
         if meta.env_id is None:
@@ -394,14 +399,21 @@ def _cmd_train(config: TrainCommandConfig, train_config: Any) -> int:
                 "dataset's env"
             )
         env = gym.make(meta.env_id, **dict(meta.extra.get("env_kwargs") or {}))
-        train_data = frame_windows(train_windows, env)
-        val_data = frame_windows(val_windows, env)
-        what = "frames"
+        transform = FrameRenderer(env, frame_style)
+        what = f"{frame_style} frames"
     print(
         f"training {config.model} on {len(train_windows)} windows of {config.window} {what} "
         f"({len(val_windows)} validation windows) from {config.data}"
     )
-    result = train(model, train_data, val_data, train_config, config.out, resume=config.resume)
+    result = train(
+        model,
+        train_windows,
+        val_windows,
+        train_config,
+        config.out,
+        resume=config.resume,
+        transform=transform,
+    )
     best = f"{result.best_val_loss:.4g}" if result.best_val_loss is not None else "n/a"
     print(
         f"done: {result.epochs_done} epochs, best validation loss {best} "

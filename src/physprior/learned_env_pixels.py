@@ -1,12 +1,13 @@
 """`PixelLearnedEnv`: a Gymnasium env that steps a pixel model's latent state.
 
-A pixel model (`pixel-vin`) learns from frames and keeps its state in a latent space: the
-env's state is that latent, advanced by the model's latent dynamics; what the agent sees is
-the decoded frame (`observation="frame"`, the predicted pixel probabilities) or the latent
-itself (`observation="latent"`). A reset starts the real system (`base_env_id`, its own
-initial-state distribution), shows the model its first `inference_frames` frames, infers the
-latent from them (posterior mean) and rolls it to the last of those frames: the episode
-starts there.
+A pixel model (`pixel-vin`, `hgn`, `pixel-hnn`) learns from frames and keeps its state in a
+latent space: the env's state is that latent, advanced by the model's latent dynamics; what
+the agent sees is the decoded frame (`observation="frame"`: VIN's predicted pixel
+probabilities, 28 x 28; HGN's RGB values, 32 x 32 x 3) or the latent itself
+(`observation="latent"`). A reset starts the real system (`base_env_id`, its own
+initial-state distribution), shows the model its first `inference_frames` frames (drawn the
+model's way: `frame_style`), infers the latent from them (posterior mean) and rolls it to the
+last of those frames: the episode starts there.
 
 Rewards: a latent has no physical units, so the base env's reward cannot be computed on it.
 Pass `reward_fn(latent, action, next_latent) -> float` for control; without one the reward
@@ -18,7 +19,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, cast
 
 import gymnasium as gym
 import numpy as np
@@ -26,12 +27,10 @@ import torch
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from physprior.envs._binary import FRAME_SIZE
+from physprior.data import render_frames
+from physprior.data._frames import FrameStyle
 from physprior.learned_env import make_base_env, resolve_model
 from physprior.models import TransitionModel
-
-if TYPE_CHECKING:
-    from physprior.models.pixel_vin import PixelVIN
 
 __all__ = ["PixelLearnedEnv"]
 
@@ -43,18 +42,23 @@ class PixelLearnedEnv(gym.Env[NDArray[Any], NDArray[np.float32]]):
     """A pixel model's latent dynamics as a `gymnasium.Env`.
 
     Args:
-        model: a trained pixel model (`pixel-vin`) or its checkpoint folder.
+        model: a trained pixel model (`pixel-vin`, `hgn`, `pixel-hnn`) or its checkpoint
+            folder.
         base_env_id: the physics env whose frames it learned (`physprior/Pendulum-v0`, ...).
         base_env_kwargs: the base env's constructor arguments (e.g. the VIN protocol's
-            `gravity=4.91, start="vin"`); they must give the model's frame spacing `dt`.
-        observation: `"frame"` (`(S, S)` float32 pixel probabilities in [0, 1], `S^2` the
-            model's `frame_pixels`) or `"latent"` (`(obs_dim,)` float32, the latent state).
+            `gravity=4.91, start="vin"`, or HGN's `mass=0.5, dt=0.125`); they must give the
+            model's frame spacing `dt`.
+        observation: `"frame"` (float32 in [0, 1], the model's `frame_shape`: `(28, 28)`
+            pixel probabilities for `pixel-vin`, `(32, 32, 3)` RGB for `hgn`) or `"latent"`
+            (`(obs_dim,)` float32, the latent state).
         reward_fn: `reward_fn(latent, action, next_latent)`; `None`: reward 0.
         max_episode_steps: truncate after this many steps (`None`: never).
-        render_mode: `None` or `"rgb_array"` (the predicted frame, grey levels).
+        render_mode: `None` or `"rgb_array"` (the predicted frame as uint8 RGB; binary
+            frames in grey levels, dark where a pixel is likely set).
 
     The action space is the model's: `Box(-1, 1, (action_dim,))`, empty for an autonomous
-    model (the VIN paper's). `info` holds `"latent"` and `"frame"` at every step.
+    model (the papers'; `hgn` with `action_dim > 0` learns a force on its momenta). `info`
+    holds `"latent"` and `"frame"` at every step.
     """
 
     metadata = {"render_modes": ["rgb_array"]}  # noqa: RUF012 (gymnasium's API)
@@ -70,15 +74,15 @@ class PixelLearnedEnv(gym.Env[NDArray[Any], NDArray[np.float32]]):
         max_episode_steps: int | None = None,
         render_mode: str | None = None,
     ) -> None:
-        from physprior.models.pixel_vin import PixelVIN
-
         resolved = resolve_model(model)
-        if not isinstance(resolved, PixelVIN):
+        style = getattr(resolved, "frame_style", None)
+        if style not in ("binary", "hgn"):
             raise TypeError(
-                f"PixelLearnedEnv needs a pixel model (pixel-vin), got {resolved.name!r}; "
-                "state models go in physprior.LearnedDynamicsEnv"
+                f"PixelLearnedEnv needs a pixel model (pixel-vin, hgn, pixel-hnn), got "
+                f"{resolved.name!r}; state models go in physprior.LearnedDynamicsEnv"
             )
-        self.model: PixelVIN = resolved
+        self.model: Any = cast(Any, resolved)  # a pixel model: frame_style, decode_frames, ...
+        self.frame_style: FrameStyle = style
         if observation not in ("frame", "latent"):
             raise ValueError(f"observation must be 'frame' or 'latent', got {observation!r}")
         if render_mode not in (None, "rgb_array"):
@@ -92,31 +96,36 @@ class PixelLearnedEnv(gym.Env[NDArray[Any], NDArray[np.float32]]):
         if reward_fn is not None and not callable(reward_fn):
             raise TypeError(f"reward_fn must be callable or None, got {type(reward_fn).__name__}")
         base = make_base_env(base_env_id, **(base_env_kwargs or {}))
-        if not hasattr(base, "binary_frames"):
+        try:
+            drawn = render_frames(base, np.zeros((1, base.obs_dim)), style)
+        except (TypeError, NotImplementedError) as err:
             base.close()
-            raise ValueError(f"base env {base_env_id!r} does not draw binary frames")
+            raise ValueError(
+                f"base env {base_env_id!r} cannot draw {style} frames: {err}"
+            ) from None
         if not math.isclose(self.model.dt, float(base.dt), rel_tol=1e-6):
             base.close()
             raise ValueError(
                 f"model has dt {self.model.dt} (its frame spacing), but {base_env_id} with "
                 f"{base_env_kwargs or {}} has dt {base.dt}"
             )
-        if self.model.config.frame_pixels != FRAME_SIZE * FRAME_SIZE:
+        if self.model.data_dim != drawn.shape[-1]:
             base.close()
             raise ValueError(
-                f"model reads {self.model.config.frame_pixels} pixels; the envs draw "
-                f"{FRAME_SIZE} x {FRAME_SIZE} = {FRAME_SIZE * FRAME_SIZE}"
+                f"model reads frames of {self.model.data_dim} values; {base_env_id} draws "
+                f"{style} frames of {drawn.shape[-1]}"
             )
         self.base_env = base
-        self.side = FRAME_SIZE
+        self.frame_shape: tuple[int, ...] = tuple(self.model.frame_shape)
         self.model.eval()
         self.observation = observation
         self.reward_fn = reward_fn
         self.max_episode_steps = max_episode_steps
         self.render_mode = render_mode
+        self.metadata = {**self.metadata, "render_fps": max(1, round(1.0 / self.model.dt))}
         latent_dim = self.model.obs_dim
         if observation == "frame":
-            self.observation_space = spaces.Box(0.0, 1.0, (self.side, self.side), np.float32)
+            self.observation_space = spaces.Box(0.0, 1.0, self.frame_shape, np.float32)
         else:
             self.observation_space = spaces.Box(-np.inf, np.inf, (latent_dim,), np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (self.model.action_dim,), np.float32)
@@ -127,8 +136,8 @@ class PixelLearnedEnv(gym.Env[NDArray[Any], NDArray[np.float32]]):
     # ------------------------------------------------------------------ helpers
     def _decode(self, latent: torch.Tensor) -> NDArray[np.float32]:
         with torch.no_grad():
-            probabilities = torch.sigmoid(self.model.decode(latent))
-        return probabilities.reshape(self.side, self.side).cpu().numpy().astype(np.float32)
+            values = self.model.decode_frames(latent).clamp(0.0, 1.0)
+        return values.reshape(self.frame_shape).cpu().numpy().astype(np.float32)
 
     def _observe(self) -> tuple[NDArray[np.float32], dict[str, Any]]:
         assert self._latent is not None and self._frame is not None
@@ -144,12 +153,12 @@ class PixelLearnedEnv(gym.Env[NDArray[Any], NDArray[np.float32]]):
         and start at the last of them. `options={"state": z}` starts the base env at `z`."""
         super().reset(seed=seed)
         state, _ = self.base_env.reset(seed=seed, options=options)
-        k = self.model.config.inference_frames
+        k = self.model.inference_frames
         rest = np.zeros(self.base_env.action_space.shape, dtype=np.float32)
         states = [state]
         for _ in range(k - 1):
             states.append(self.base_env.step(rest)[0])
-        frames = self.base_env.binary_frames(np.stack(states)).reshape(1, k, -1)
+        frames = render_frames(self.base_env, np.stack(states), self.frame_style)[None]
         inputs = torch.as_tensor(frames, dtype=self.model.dtype)
         with torch.no_grad():
             path, _ = self.model.latent_rollout(inputs, k - 1)
@@ -195,6 +204,8 @@ class PixelLearnedEnv(gym.Env[NDArray[Any], NDArray[np.float32]]):
             return None
         if self._frame is None:
             raise RuntimeError("PixelLearnedEnv.render() called before reset()")
+        if self.frame_style == "hgn":
+            return np.round(255.0 * self._frame).astype(np.uint8)
         grey = np.round(255.0 * (1.0 - self._frame)).astype(np.uint8)
         return np.repeat(grey[..., None], 3, axis=-1)
 

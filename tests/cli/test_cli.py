@@ -232,7 +232,16 @@ def test_train_draws_frames_for_a_pixel_model(
     small = ["hidden=8", "encoder_hidden=16", "decoder_hidden=16", "lstm_hidden=4"]
     options = ["--val-fraction", "0.25", "--out", str(run), "--no-progress", "--set", *small]
     assert main([*args, *options]) == 0
-    assert "windows of 11 frames" in capsys.readouterr().out
+    assert "windows of 11 binary frames" in capsys.readouterr().out
     import physprior
 
     assert physprior.load_model(run).config.frame_pixels == 784  # type: ignore[attr-defined]
+    # HGN on the same data: 32x32 RGB frames drawn per batch; its latent width is its own.
+    hgn_run = tmp_path / "hgn"
+    hgn = ["train", str(data), "--model", "hgn", "--epochs", "1", "--window", "5"]
+    tiny = ["inference_frames=3", "hidden=8", "decoder_filters=4", "encoder_filters=4"]
+    hgn_options = ["--val-fraction", "0.25", "--out", str(hgn_run), "--no-progress"]
+    assert main([*hgn, *hgn_options, "--set", *tiny]) == 0
+    assert "windows of 5 hgn frames" in capsys.readouterr().out
+    model = physprior.load_model(hgn_run)
+    assert model.name == "hgn" and model.obs_dim == 512 and model.data_dim == 3072

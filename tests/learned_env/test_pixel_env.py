@@ -96,3 +96,47 @@ def test_mistakes_are_refused_with_one_line() -> None:
         env.step(np.zeros(1))
     with pytest.raises(TypeError, match=r"use physprior\.PixelLearnedEnv"):
         physprior.LearnedDynamicsEnv(_model(), PENDULUM)
+
+
+# ---------------------------------------------------------------------------- HGN
+HGN_SPRING = {"stiffness": 2.0, "mass": 0.5, "radius_range": (0.1, 1.0), "dt": 0.125}
+
+
+def _hgn(**config):
+    torch.manual_seed(0)
+    return make("hgn", dt=0.125, inference_frames=4, **config)
+
+
+def test_hgn_world_is_an_env_whose_observation_is_the_colour_frame() -> None:
+    model = _hgn(action_dim=1).eval()
+    env = gym.make(
+        "physprior/PixelLearned-v0",
+        model=model,
+        base_env_id="physprior/MassSpring-v0",
+        base_env_kwargs=HGN_SPRING,
+        max_episode_steps=5,
+        render_mode="rgb_array",
+    )
+    check_env(env.unwrapped, skip_render_check=True)
+    frame, info = env.reset(seed=3)
+    assert frame.shape == (32, 32, 3) and frame.dtype == np.float32
+    # The latent is inferred from the base env's first 4 HGN frames.
+    base = gym.make("physprior/MassSpring-v0", **HGN_SPRING).unwrapped
+    states = [base.reset(seed=3)[0]]
+    for _ in range(3):
+        states.append(base.step(np.zeros(1))[0])
+    frames = torch.as_tensor(base.hgn_frames(np.stack(states)).reshape(1, 4, 3072))
+    path, _ = model.latent_rollout(frames, 3)
+    np.testing.assert_allclose(info["latent"], path[0, -1].detach().numpy(), rtol=1e-5, atol=1e-6)
+    # An action moves the latent: the agent acts in HGN's world.
+    pushed = env.step(np.ones(1, dtype=np.float32))[4]["latent"]
+    env.reset(seed=3)
+    still = env.step(np.zeros(1, dtype=np.float32))[4]["latent"]
+    assert not np.allclose(pushed, still)
+    image = env.render()
+    assert image.shape == (32, 32, 3) and image.dtype == np.uint8
+
+
+def test_hgn_world_refuses_a_base_env_without_hgn_frames() -> None:
+    with pytest.raises(ValueError, match="cannot draw hgn frames"):
+        physprior.PixelLearnedEnv(_hgn(), "physprior/SpringChain-v0", base_env_kwargs={"dt": 0.125})

@@ -69,9 +69,14 @@ def job_folder(path: Path | None) -> Iterator[None]:
 
 
 def train_model(
-    model: TransitionModel, train_windows: Any, val_windows: Any, config: TrainConfig
+    model: TransitionModel,
+    train_windows: Any,
+    val_windows: Any,
+    config: TrainConfig,
+    *,
+    transform: Any = None,
 ) -> TransitionModel:
-    """Train `model` and return it in eval mode.
+    """Train `model` and return it in eval mode (`transform`: the trainer's per-batch one).
 
     Inside `job_folder(path)` the n-th training of the job runs in `path/train-<n>` and
     resumes from its checkpoint if one is there; otherwise in a temporary folder, deleted
@@ -81,9 +86,12 @@ def train_model(
     if folder is not None:
         folder.trainings += 1
         run = folder.path / f"train-{folder.trainings}"
-        return train(model, train_windows, val_windows, config, run, resume=True).model.eval()
+        result = train(
+            model, train_windows, val_windows, config, run, resume=True, transform=transform
+        )
+        return result.model.eval()
     with tempfile.TemporaryDirectory(prefix="physprior-bench-", dir=_scratch_root()) as scratch:
-        result = train(model, train_windows, val_windows, config, scratch)
+        result = train(model, train_windows, val_windows, config, scratch, transform=transform)
     return result.model.eval()
 
 

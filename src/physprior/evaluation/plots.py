@@ -220,13 +220,16 @@ def plot_frames(
     time in `times` (seconds, shown above the columns).
 
     `true` `(T, H, W)` and each `predicted[name]` `(T, H, W)` hold values in [0, 1] (binary
-    frames, predicted pixel probabilities); dark is 1.
+    frames, predicted pixel probabilities; dark is 1), or `(T, H, W, 3)` RGB values in
+    [0, 1] (HGN's colour frames; shown as they are, clipped to [0, 1]).
     """
     plt = _pyplot()
     truth = np.asarray(true, dtype=float)
-    if truth.ndim != 3 or len(times) != truth.shape[0]:
+    colour = truth.ndim == 4 and truth.shape[-1] == 3
+    if not (truth.ndim == 3 or colour) or len(times) != truth.shape[0]:
         raise ValueError(
-            f"true must be (T, H, W) with T = len(times) = {len(times)}, got {truth.shape}"
+            f"true must be (T, H, W) or (T, H, W, 3) with T = len(times) = {len(times)}, "
+            f"got {truth.shape}"
         )
     rows = {"true": truth} | {k: np.asarray(v, dtype=float) for k, v in predicted.items()}
     for name, frames in rows.items():
@@ -241,7 +244,10 @@ def plot_frames(
     for r, (name, frames) in enumerate(rows.items()):
         for c in range(columns):
             ax = axes[r, c]
-            ax.imshow(frames[c], cmap="Greys", vmin=0.0, vmax=1.0, interpolation="nearest")
+            if colour:
+                ax.imshow(np.clip(frames[c], 0.0, 1.0), interpolation="nearest")
+            else:
+                ax.imshow(frames[c], cmap="Greys", vmin=0.0, vmax=1.0, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:

@@ -216,6 +216,9 @@ class HGN(TransitionModel):
     #: How the physics envs draw this model's frames (`physprior.data.render_frames`).
     frame_style: ClassVar[str] = "hgn"
     config: HGNConfig
+    geco_lambda: Tensor
+    geco_average: Tensor
+    geco_started: Tensor
 
     def __init__(self, config: HGNConfig) -> None:
         if not isinstance(config, HGNConfig):
@@ -262,6 +265,11 @@ class HGN(TransitionModel):
     def data_dim(self) -> int:
         """Values per frame: the trainer's windows are frames."""
         return self.config.frame_pixels
+
+    @property
+    def inference_frames(self) -> int:
+        """Frames the encoder reads from the start of a sequence."""
+        return int(self.config.inference_frames or 0)
 
     @property
     def frame_shape(self) -> tuple[int, ...]:
@@ -348,7 +356,7 @@ class HGN(TransitionModel):
     def _stack(self, frames: Tensor) -> Tensor:
         """The first `inference_frames` frames `(B, K, P)` stacked along channels."""
         c = self.config
-        k = int(c.inference_frames or 0)
+        k = self.inference_frames
         if frames.shape[1] < k:
             raise ValueError(
                 f"frames have {frames.shape[1]} time steps; the encoder reads the first "

@@ -29,6 +29,7 @@ Shapes: frames `(B, T, P)` with `P = frame_pixels` (3072 for 32x32 RGB); latent 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar, final
 
@@ -118,6 +119,12 @@ class PixelHNN(TransitionModel):
     @property
     def data_dim(self) -> int:
         return self.config.frame_pixels
+
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        """One frame's shape: `(side, side, 3)` where `frame_pixels = 3 side^2`, else flat."""
+        side = math.isqrt(self.config.frame_pixels // 3)
+        return (side, side, 3) if 3 * side * side == self.config.frame_pixels else (self.data_dim,)
 
     @torch.no_grad()
     def fit_normalization(self, states: Tensor, actions: Tensor) -> None:

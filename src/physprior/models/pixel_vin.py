@@ -142,6 +142,8 @@ class PixelVIN(TransitionModel):
     name: ClassVar[str] = "pixel-vin"
     config_class: ClassVar[type[ModelConfig]] = PixelVINConfig
     supports_initial_states: ClassVar[bool] = False
+    #: How the physics envs draw this model's frames (`physprior.data.render_frames`).
+    frame_style: ClassVar[str] = "binary"
     config: PixelVINConfig
 
     def __init__(self, config: PixelVINConfig) -> None:
@@ -181,6 +183,17 @@ class PixelVIN(TransitionModel):
     def data_dim(self) -> int:
         """Pixels per frame: the trainer's windows are frames."""
         return self.config.frame_pixels
+
+    @property
+    def inference_frames(self) -> int:
+        """Frames the encoder reads from the start of a sequence."""
+        return self.config.inference_frames
+
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        """One frame's shape, `(side, side)` (28 x 28 in the paper)."""
+        side = math.isqrt(self.config.frame_pixels)
+        return (side, side) if side * side == self.config.frame_pixels else (self.data_dim,)
 
     @property
     def h(self) -> float:
@@ -269,6 +282,10 @@ class PixelVIN(TransitionModel):
         else:
             inputs = q
         return self.decoder(inputs)
+
+    def decode_frames(self, z: Tensor) -> Tensor:
+        """Pixel probabilities `(..., P)` of latent states `z` `(..., 2n)`."""
+        return torch.sigmoid(self.decode(z))
 
     def latent_rollout(
         self, frames: Tensor, steps: int, actions: Tensor | None = None, *, sample: bool = False
