@@ -43,8 +43,9 @@ training sequences.
 
 Scales: `paper` as above (the paper's architecture: about 7 s a step on these CPUs, far
 beyond them; a GPU run is reported in the README when one was lent); `default` the reduced
-model (`preset="reduced"`: 16 filters, an MLP Hamiltonian, 10 inference frames) on smaller
-data and budgets; `smoke` every code path in seconds.
+model (`preset="reduced"`: 16 filters and an MLP Hamiltonian; the encoder still reads all 31
+frames) on 2,000 training sequences for 1,500 steps (PixelHNN 5,000), tested on 200; `smoke`
+every code path in seconds.
 """  # noqa: E501 (the protocol table's rows)
 
 from __future__ import annotations
@@ -141,7 +142,6 @@ _SCALES: dict[str, dict[str, Any]] = {
         "n_test": 200,
         "n_train_eval": 200,
         "preset": "reduced",
-        "inference_frames": 10,
         "steps": 1_500,
         "hnn_steps": 5_000,
     },
@@ -467,8 +467,9 @@ SUITE = Suite(
     plots=plots,
     scale_notes={
         "default": (
-            "The reduced HGN (16 filters, an MLP Hamiltonian, 10 inference frames) for 1,500 "
-            "steps on 2,000 sequences, PixelHNN for 5,000 steps; tested on 200 sequences."
+            "The reduced HGN (16 filters, an MLP Hamiltonian) for 1,500 of the paper-scale "
+            "15,625 steps on 2,000 sequences, PixelHNN for 5,000 of 15,000; tested on 200 "
+            "sequences."
         ),
         "smoke": "Tiny data and 2 training steps: checks the code paths, not the paper.",
     },

@@ -43,7 +43,9 @@ class FrameEncoder(nn.Module):
         self.log_var = nn.Conv2d(width, latent_channels, 3, padding=1) if variational else None
 
     def forward(self, stacked: Tensor) -> tuple[Tensor, Tensor | None]:
-        features = self.body(stacked)
+        # Channels-last activations: oneDNN's convolutions with few channels run about 30%
+        # faster on them than on PyTorch's default layout (benchmarks/hgn_step.py).
+        features = self.body(stacked.contiguous(memory_format=torch.channels_last))
         log_var = None if self.log_var is None else self.log_var(features)
         return self.mean(features), log_var
 
@@ -156,4 +158,5 @@ class FrameDecoder(nn.Module):
         self.out = nn.Conv2d(filters, colour_channels, 3, padding=1)
 
     def forward(self, q: Tensor) -> Tensor:
-        return torch.sigmoid(self.out(self.blocks(q)))
+        # Channels-last, as in the encoder: the decoder is most of a training step's work.
+        return torch.sigmoid(self.out(self.blocks(q.contiguous(memory_format=torch.channels_last))))

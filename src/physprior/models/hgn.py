@@ -16,7 +16,7 @@ Two presets (`preset`), every field overridable:
 | `f_psi` | 3 conv layers of 64, to 4 x 4 x 32 | 3 layers of 16, to 4 x 4 x 32 |
 | Hamiltonian | conv, 6 layers of 64 (+ a linear read-out) | MLP on the flat state, 2 x 128 |
 | decoder | 3 residual blocks of 64 | 3 residual blocks of 16 |
-| frames the encoder reads | 31 (the whole 30-step sequence) | 10 |
+| frames the encoder reads | 31 (the whole 30-step sequence) | 31 |
 
 Where ours differs from the paper, and why:
 
@@ -84,7 +84,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "hamiltonian": "mlp",
         "hamiltonian_filters": 16,
         "decoder_filters": 16,
-        "inference_frames": 10,
+        "inference_frames": 31,
     },
 }
 #: Downsampling of `f_psi` (three stride-2 layers): the state map is frame_size / 8 wide.
