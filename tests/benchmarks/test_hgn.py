@@ -69,6 +69,10 @@ def test_sanity_rows_measure_what_they_say() -> None:
     # Noise-free frames differ from noisy ones only by the noise: far below no change.
     assert 0 < oracle.metrics["mse"] < still.metrics["mse"]
     assert "energy_variance" not in oracle.metrics
+    # The mean frame is the same at every time: its error does not grow along the unroll.
+    mean = hgn.run_job(_job(hgn.MEAN_FRAME))
+    assert oracle.metrics["mse"] < mean.metrics["mse"]
+    assert np.ptp(mean.curves["frame_mse"]) < 0.5 * np.mean(mean.curves["frame_mse"])
 
 
 def test_metric_is_pixel_mse_times_1e4_per_sequence() -> None:

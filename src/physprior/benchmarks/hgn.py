@@ -14,6 +14,7 @@ Rows (`physprior.models.make("hgn", ...)` and `make("pixel-hnn", ...)`):
 | HGN (determ) | `hgn`, `variational=False` |
 | PixelHNN | `pixel-hnn` (appendix A.3), embedding 2 / 2 / 8 / 12 |
 | predict no change (sanity row) | the first frame forever |
+| mean training frame (sanity row) | the training frames' pixel-wise mean, every frame: what a model that learned no motion scores |
 | noise-free true frames (sanity row) | the frames of the true states without the noise: what perfect dynamics scores against noisy frames |
 
 Protocol, per parameter: the paper, the best-known reimplementation
@@ -89,8 +90,9 @@ EMBEDDING = {MASS_SPRING: 2, PENDULUM: 2, TWO_BODY: 8, THREE_BODY: 12}
 
 LEAPFROG, EULER, DETERM, PIXEL_HNN = "HGN (leapfrog)", "HGN (Euler)", "HGN (determ)", "PixelHNN"
 NO_CHANGE = "predict no change (sanity row)"
+MEAN_FRAME = "mean training frame (sanity row)"
 ORACLE = "noise-free true frames (sanity row)"
-ROWS = (LEAPFROG, EULER, DETERM, PIXEL_HNN, NO_CHANGE, ORACLE)
+ROWS = (LEAPFROG, EULER, DETERM, PIXEL_HNN, NO_CHANGE, MEAN_FRAME, ORACLE)
 #: HGN row -> the model's options
 HGN_OPTIONS: dict[str, dict[str, Any]] = {
     LEAPFROG: {"scheme": "leapfrog"},
@@ -304,6 +306,9 @@ def run_job(job: Job) -> JobResult:
     }
     clean_of = {"test": clean[n_train:], "train": clean[: int(p["n_train_eval"])]}
     model = _train(job, env, train_states) if job.row in (*HGN_OPTIONS, PIXEL_HNN) else None
+    mean_frame = None
+    if job.row == MEAN_FRAME:
+        mean_frame = _frames(env, train_states[: int(p["n_train_eval"])]).double().mean(dim=(0, 1))
     metrics: dict[str, float] = {}
     curves: dict[str, list[float]] = {}
     trajectory: dict[str, list[list[float]]] | None = None
@@ -314,6 +319,8 @@ def run_job(job: Job) -> JobResult:
             predicted, energy = _unroll(model, true)
         elif job.row == NO_CHANGE:
             predicted = true[:, :1].expand_as(true)
+        elif mean_frame is not None:
+            predicted = mean_frame.expand_as(true)
         else:
             predicted = _frames(env, clean_of[split]).double()
         errors = _per_sequence_mse(predicted, true)
