@@ -99,5 +99,5 @@ def test_smoke_run_reports_rows_energy_and_frames(tmp_path: Path) -> None:
     text = report.read_text()
     assert "| HGN (leapfrog) |" in text and "| 6.23 (2.03) |" in text  # paper's test MSE
     assert "MassSpring: HGN (leapfrog)'s test MSE is below PixelHNN's: **" in text
-    for name in ("frames-pendulum-v0.png", "energy-threebody-v0.png", "frame-mse-twobody-v0.png"):
+    for name in ("frames-pendulum-v0.png", "learned-energy-threebody-v0.png", "frame-mse-twobody-v0.png"):
         assert (tmp_path / name).stat().st_size > 0

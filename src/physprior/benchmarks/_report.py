@@ -368,3 +368,36 @@ def _plot_energy(
         )
     finally:
         plt.close(figure)
+
+
+def plot_job_frames(
+    results: Sequence[JobResult],
+    path: Path,
+    *,
+    frame_shape: tuple[int, ...],
+    dt: float,
+    title: str,
+    skip: Sequence[str] = (),
+) -> Path | None:
+    """The frames that jobs kept (`trajectory["frames_true"]`, `["frames_predicted"]`,
+    `["frame_index"]`), true against each row's, for the smallest seed; rows in `skip` are left
+    out. `frame_shape` is one frame's shape (`(S, S)` or `(S, S, 3)`); `title` may hold
+    `{seed}`. None when no job kept frames."""
+    from physprior.evaluation.plots import plot_frames
+
+    with_frames = [r for r in results if r.trajectory and "frames_true" in r.trajectory]
+    if not with_frames:
+        return None
+    seed = min(r.job.seed for r in with_frames)
+    here = [r for r in with_frames if r.job.seed == seed]
+    first = here[0].trajectory
+    assert first is not None
+    shape = (-1, *frame_shape)
+    truth = np.asarray(first["frames_true"]).reshape(shape)
+    predicted = {
+        r.job.row: np.asarray(r.trajectory["frames_predicted"]).reshape(shape)
+        for r in here
+        if r.trajectory is not None and r.job.row not in skip
+    }
+    times = [float(t[0]) * dt for t in first["frame_index"]]
+    return plot_frames(truth, predicted, times, path, title=title.format(seed=seed))

@@ -368,9 +368,9 @@ def run_job(job: Job) -> JobResult:
 def plots(results: Sequence[JobResult], out_dir: Path) -> list[str]:
     """One system's pictures: per-frame MSE against time, the learned energy's drift along
     the unrolls (figure 6), and predicted frames against true ones (smallest seed)."""
-    from physprior.evaluation.plots import plot_error_curves, plot_frames
+    from physprior.evaluation.plots import plot_error_curves
 
-    from ._report import curves_by_row
+    from ._report import curves_by_row, plot_job_frames
 
     if not results:
         return []
@@ -392,35 +392,22 @@ def plots(results: Sequence[JobResult], out_dir: Path) -> list[str]:
     if drift:
         path = plot_error_curves(
             drift,
-            out_dir / f"energy-{slug}.png",
+            out_dir / f"learned-energy-{slug}.png",
             dt=dt,
             title=f"Learned energy |H(t) - H(0)| along the test unrolls, {env_id}",
             ylabel="|H(t) - H(0)|, mean over test sequences",
         )
         lines.append(f"![learned energy along the unrolls]({path.name})")
-    with_frames = [r for r in results if r.trajectory and "frames_true" in r.trajectory]
-    if with_frames:
-        seed = min(r.job.seed for r in with_frames)
-        here = [r for r in with_frames if r.job.seed == seed]
-        first = here[0].trajectory
-        assert first is not None
-        side = round((len(first["frames_true"][0]) / 3) ** 0.5)
-        shape = (-1, side, side, 3)
-        truth = np.asarray(first["frames_true"]).reshape(shape)
-        predicted = {
-            r.job.row: np.asarray(r.trajectory["frames_predicted"]).reshape(shape)
-            for r in here
-            if r.trajectory is not None and r.job.row in (*HGN_OPTIONS, PIXEL_HNN)
-        }
-        times = [float(t[0]) * dt for t in first["frame_index"]]
-        path = plot_frames(
-            truth,
-            predicted,
-            times,
-            out_dir / f"frames-{slug}.png",
-            title=f"A test sequence and its unrolls, {env_id} (seed {seed})",
-        )
-        lines.append(f"![predicted frames against true ones]({path.name})")
+    frames = plot_job_frames(
+        results,
+        out_dir / f"frames-{slug}.png",
+        frame_shape=(32, 32, 3),
+        dt=dt,
+        title=f"A test sequence and its unrolls, {env_id} (seed {{seed}})",
+        skip=(NO_CHANGE, MEAN_FRAME, ORACLE),
+    )
+    if frames is not None:
+        lines.append(f"![predicted frames against true ones]({frames.name})")
     return [*lines, ""]
 
 

@@ -236,9 +236,9 @@ def _rmse(results: Sequence[JobResult], row: str) -> list[float]:
 def plot_and_ratios(results: Sequence[JobResult], out_dir: Path) -> list[str]:
     """One system's extra report: table 1's ratios VIN / ResRNN next to the paper's, the
     per-frame error against time, and predicted frames against true ones (smallest seed)."""
-    from physprior.evaluation.plots import plot_error_curves, plot_frames
+    from physprior.evaluation.plots import plot_error_curves
 
-    from ._report import curves_by_row
+    from ._report import curves_by_row, plot_job_frames
 
     if not results:
         return []
@@ -271,28 +271,19 @@ def plot_and_ratios(results: Sequence[JobResult], out_dir: Path) -> list[str]:
             ylabel="root of summed squared pixel error",
         )
         lines.append(f"![per-frame error against time]({path.name})")
-    with_frames = [r for r in results if r.trajectory and "frames_true" in r.trajectory]
-    if with_frames:
-        seed = min(r.job.seed for r in with_frames)
-        here = [r for r in with_frames if r.job.seed == seed]
-        first = here[0].trajectory
-        assert first is not None
-        side = round(len(first["frames_true"][0]) ** 0.5)
-        truth = np.asarray(first["frames_true"]).reshape(-1, side, side)
-        predicted = {
-            r.job.row: np.asarray(r.trajectory["frames_predicted"]).reshape(-1, side, side)
-            for r in here
-            if r.trajectory is not None and r.job.row != BLANK
-        }
-        times = [float(t[0]) * float(results[0].job.params["dt"]) for t in first["frame_index"]]
-        path = plot_frames(
-            truth,
-            predicted,
-            times,
+    kept = [r.trajectory for r in results if r.trajectory and "frames_true" in r.trajectory]
+    if kept:
+        side = round(len(kept[0]["frames_true"][0]) ** 0.5)
+        frames = plot_job_frames(
+            results,
             out_dir / f"frames-{slug}.png",
-            title=f"Forecast frames from the first 10 training frames, {env_id} (seed {seed})",
+            frame_shape=(side, side),
+            dt=float(results[0].job.params["dt"]),
+            title=f"Forecast frames from the first 10 training frames, {env_id} (seed {{seed}})",
+            skip=(BLANK,),
         )
-        lines.append(f"![predicted frames against true ones]({path.name})")
+        if frames is not None:
+            lines.append(f"![predicted frames against true ones]({frames.name})")
     return [*lines, ""]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -43,3 +44,37 @@ def gradient_of(function: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
         leaf = x if x.requires_grad else x.detach().requires_grad_(True)
         (grad,) = torch.autograd.grad(function(leaf).sum(), leaf, create_graph=outer)
     return grad
+
+
+def checked_frames(
+    frames: Any,
+    name: str,
+    *,
+    values: int,
+    described: str,
+    like: Tensor,
+    min_steps: int = 1,
+) -> Tensor:
+    """`frames` as a `(B, T, values)` tensor on `like`'s device and dtype, `T >= min_steps`;
+    otherwise a one-line ValueError naming `name`. `described` says what one frame is (e.g.
+    "784 pixels", "32 x 32 x 3"). Shared by the pixel models."""
+    frames = torch.as_tensor(frames, device=like.device)
+    if frames.ndim != 3 or frames.shape[-1] != values or frames.shape[1] < min_steps:
+        steps = f" with T >= {min_steps}" if min_steps > 1 else ""
+        raise ValueError(
+            f"{name} have shape {tuple(frames.shape)}, expected (B, T, {values}) frames of "
+            f"{described}{steps}"
+        )
+    if not torch.isfinite(frames).all():
+        raise ValueError(f"{name} hold NaN or infinite values; frames are in [0, 1]")
+    return frames.to(like.dtype)
+
+
+def check_unit_range(frames: Tensor, model_name: str) -> None:
+    """ValueError unless every value of `frames` lies in [0, 1] (what pixel models train on)."""
+    low, high = float(frames.min()), float(frames.max())
+    if low < 0.0 or high > 1.0:
+        raise ValueError(
+            f"{model_name} trains on frames with values in [0, 1], got values in "
+            f"[{low:.3g}, {high:.3g}]"
+        )

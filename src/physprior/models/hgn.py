@@ -59,7 +59,7 @@ from torch import Tensor, nn
 
 from ._base import LossKind, Memory, ModelConfig, TransitionModel
 from ._hgn_networks import ConvEnergy, FrameDecoder, FrameEncoder, MLPEnergy, StateTransformer
-from ._parts import gradient_of
+from ._parts import check_unit_range, checked_frames, gradient_of
 from ._registry import register
 
 __all__ = ["HGN", "HGNConfig"]
@@ -280,12 +280,7 @@ class HGN(TransitionModel):
     @torch.no_grad()
     def fit_normalization(self, states: Tensor, actions: Tensor) -> None:
         """Nothing to fit (frames are in [0, 1]); refuses windows that are not frames."""
-        frames = self._check_frames(states, "training windows")
-        low, high = float(frames.min()), float(frames.max())
-        if low < 0.0 or high > 1.0:
-            raise ValueError(
-                f"hgn trains on frames with values in [0, 1], got values in [{low:.3g}, {high:.3g}]"
-            )
+        check_unit_range(self._check_frames(states, "training windows"), self.name)
 
     # ------------------------------------------------------------------ maps <-> flat states
     def _as_map(self, flat: Tensor) -> Tensor:
@@ -470,16 +465,11 @@ class HGN(TransitionModel):
 
     # ------------------------------------------------------------------ checks
     def _check_frames(self, frames: Tensor, name: str) -> Tensor:
-        frames = torch.as_tensor(frames, device=self.geco_lambda.device)
-        p, side = self.data_dim, self.config.frame_size
-        if frames.ndim != 3 or frames.shape[-1] != p:
-            raise ValueError(
-                f"{name} have shape {tuple(frames.shape)}, expected (B, T, {p}) frames of "
-                f"{side} x {side} x {self.config.colour_channels}"
-            )
-        if not torch.isfinite(frames).all():
-            raise ValueError(f"{name} hold NaN or infinite values; frames are in [0, 1]")
-        return frames.to(self.dtype)
+        c = self.config
+        described = f"{c.frame_size} x {c.frame_size} x {c.colour_channels}"
+        return checked_frames(
+            frames, name, values=self.data_dim, described=described, like=self.geco_lambda
+        )
 
     def extra_repr(self) -> str:
         c = self.config

@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 
 from ._base import LossKind, Memory, ModelConfig, TransitionModel
-from ._parts import gradient_of, mlp
+from ._parts import check_unit_range, checked_frames, gradient_of, mlp
 from ._registry import register
 
 __all__ = ["PixelHNN", "PixelHNNConfig"]
@@ -129,7 +129,7 @@ class PixelHNN(TransitionModel):
     @torch.no_grad()
     def fit_normalization(self, states: Tensor, actions: Tensor) -> None:
         """Nothing to fit; refuses windows that are not frames of at least 3 time steps."""
-        self._check_frames(states, "training windows", minimum=3)
+        check_unit_range(self._check_frames(states, "training windows", minimum=3), self.name)
 
     # ------------------------------------------------------------------ the HNN
     def energy(self, z: Tensor) -> Tensor:
@@ -224,16 +224,15 @@ class PixelHNN(TransitionModel):
         )
 
     def _check_frames(self, frames: Tensor, name: str, *, minimum: int) -> Tensor:
-        frames = torch.as_tensor(frames, device=self.state_norm.mean.device)
         p = self.config.frame_pixels
-        if frames.ndim != 3 or frames.shape[-1] != p or frames.shape[1] < minimum:
-            raise ValueError(
-                f"{name} have shape {tuple(frames.shape)}, expected (B, T, {p}) frames with "
-                f"T >= {minimum}"
-            )
-        if not torch.isfinite(frames).all():
-            raise ValueError(f"{name} hold NaN or infinite values; frames are in [0, 1]")
-        return frames.to(self.dtype)
+        return checked_frames(
+            frames,
+            name,
+            values=p,
+            described=f"{p} values",
+            like=self.state_norm.mean,
+            min_steps=minimum,
+        )
 
     def extra_repr(self) -> str:
         c = self.config

@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._base import LossKind, Memory, ModelConfig, TransitionModel
-from ._parts import mlp
+from ._parts import check_unit_range, checked_frames, mlp
 from ._registry import register
 from .mlp import MLPDelta, MLPDeltaConfig
 from .vin import VIN, VINConfig
@@ -203,13 +203,7 @@ class PixelVIN(TransitionModel):
     @torch.no_grad()
     def fit_normalization(self, states: Tensor, actions: Tensor) -> None:
         """Nothing to fit (frames are already in [0, 1]); refuses windows that are not frames."""
-        frames = self._check_frames(states, "training windows")
-        low, high = float(frames.min()), float(frames.max())
-        if low < 0.0 or high > 1.0:
-            raise ValueError(
-                f"pixel-vin trains on frames with values in [0, 1], got values in "
-                f"[{low:.3g}, {high:.3g}]"
-            )
+        check_unit_range(self._check_frames(states, "training windows"), self.name)
 
     # ------------------------------------------------------------------ frames <-> latent
     def infer_initial_state(self, frames: Tensor, *, sample: bool = False) -> tuple[Tensor, Tensor]:
@@ -371,16 +365,9 @@ class PixelVIN(TransitionModel):
 
     # ------------------------------------------------------------------ checks
     def _check_frames(self, frames: Tensor, name: str) -> Tensor:
-        frames = torch.as_tensor(frames, device=self.state_norm.mean.device)
         p = self.config.frame_pixels
-        if frames.ndim != 3 or frames.shape[-1] != p:
-            raise ValueError(
-                f"{name} have shape {tuple(frames.shape)}, expected (B, T, {p}) frames "
-                f"of {p} pixels"
-            )
-        if not torch.isfinite(frames).all():
-            raise ValueError(f"{name} hold NaN or infinite values; frames are in [0, 1]")
-        return frames.to(self.dtype)
+        like = self.state_norm.mean
+        return checked_frames(frames, name, values=p, described=f"{p} pixels", like=like)
 
     def extra_repr(self) -> str:
         c = self.config
