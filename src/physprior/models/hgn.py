@@ -10,7 +10,7 @@ a unit-variance Gaussian likelihood (a scaled L2), with GECO's Lagrange multipli
 
 Two presets (`preset`), every field overridable:
 
-| field | `paper` (appendix A.1) | `reduced` (the default: trainable on 2 CPU cores) |
+| field | `paper` (appendix A.1) | `reduced` (the default: sized for CPU cores) |
 |---|---|---|
 | encoder | 8 conv layers: 32, 64 x 6, head 48 | 8 layers: 8, 16 x 6, head 16 |
 | `f_psi` | 3 conv layers of 64, to 4 x 4 x 32 | 3 layers of 16, to 4 x 4 x 32 |
