@@ -282,18 +282,25 @@ def _train(job: Job, env: Any, train_states: np.ndarray) -> Any:
 
 
 # ---------------------------------------------------------------------------- scoring
-def _unroll(model: Any, frames: Tensor, chunk: int = 50) -> tuple[Tensor, Tensor]:
-    """`(predicted frames (N, L, P), learned energy (N, L))` of the model's unrolls of
-    `L - 1` steps from the first frames of `frames` `(N, L, P)`."""
-    steps = frames.shape[1] - 1
-    predicted, energies = [], []
-    with torch.no_grad():
-        for start in range(0, frames.shape[0], chunk):
-            batch = frames[start : start + chunk].float()
-            z, _ = model.latent_rollout(batch, steps)
-            predicted.append(model.decode_frames(z).double())
-            energies.append(model.energy(z).double())
-    return torch.cat(predicted), torch.cat(energies)
+#: Sequences scored at a time: frames of 10,000 test sequences would take 7.6 GB at once.
+SCORE_CHUNK = 50
+
+
+def _predict(
+    job: Job, model: Any, env: Any, states: np.ndarray, clean: np.ndarray, mean_frame: Any
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """`(true frames (N, L, P), predicted frames (N, L, P), learned energy (N, L) or None)`
+    of the row on sequences `states` (their noise-free versions `clean`), float64."""
+    true = _frames(env, states).double()
+    if model is not None:
+        with torch.no_grad():
+            z, _ = model.latent_rollout(true.float(), true.shape[1] - 1)
+            return true, model.decode_frames(z).double(), model.energy(z).double()
+    if job.row == NO_CHANGE:
+        return true, true[:, :1].expand_as(true), None
+    if job.row == MEAN_FRAME:
+        return true, mean_frame.expand_as(true), None
+    return true, _frames(env, clean).double(), None
 
 
 def _per_sequence_mse(predicted: Tensor, true: Tensor) -> Tensor:
@@ -303,57 +310,57 @@ def _per_sequence_mse(predicted: Tensor, true: Tensor) -> Tensor:
 
 def run_job(job: Job) -> JobResult:
     """Make the system's sequences, train the row's model (learned rows) and score its 30-step
-    unrolls on test and training sequences."""
+    unrolls on test and training sequences, a chunk of sequences at a time."""
     start = time.perf_counter()
     if job.row not in ROWS or job.env_id not in ENVS:
         raise ValueError(f"unknown {NAME} cell ({job.row!r}, {job.env_id!r})")
     p = job.params
     env = _env(job)
     noisy, clean = sequences(job)
-    n_train = int(p["n_train"])
-    train_states, test_states = noisy[:n_train], noisy[n_train:]
-    evaluated = {
-        "test": test_states,
-        "train": train_states[: int(p["n_train_eval"])],
-    }
-    clean_of = {"test": clean[n_train:], "train": clean[: int(p["n_train_eval"])]}
-    model = _train(job, env, train_states) if job.row in (*HGN_OPTIONS, PIXEL_HNN) else None
+    n_train, n_eval = int(p["n_train"]), int(p["n_train_eval"])
+    model = _train(job, env, noisy[:n_train]) if job.row in (*HGN_OPTIONS, PIXEL_HNN) else None
     mean_frame = None
     if job.row == MEAN_FRAME:
-        mean_frame = _frames(env, train_states[: int(p["n_train_eval"])]).double().mean(dim=(0, 1))
+        mean_frame = _frames(env, noisy[:n_eval]).double().mean(dim=(0, 1))
+    splits = {"mse": slice(n_train, None), "train_mse": slice(0, n_eval)}
     metrics: dict[str, float] = {}
     curves: dict[str, list[float]] = {}
     trajectory: dict[str, list[list[float]]] | None = None
-    for split, states in evaluated.items():
-        true = _frames(env, states).double()
-        energy = None
-        if model is not None:
-            predicted, energy = _unroll(model, true)
-        elif job.row == NO_CHANGE:
-            predicted = true[:, :1].expand_as(true)
-        elif mean_frame is not None:
-            predicted = mean_frame.expand_as(true)
-        else:
-            predicted = _frames(env, clean_of[split]).double()
-        errors = _per_sequence_mse(predicted, true)
-        name = "mse" if split == "test" else "train_mse"
-        metrics[name] = finite_or_inf(float(errors.mean()))
-        metrics[f"{name}_std"] = finite_or_inf(float(errors.std())) if len(errors) > 1 else 0.0
-        if split != "test":
+    for name, rows in splits.items():
+        states, truths = noisy[rows], clean[rows]
+        errors: list[Tensor] = []
+        frame_sums: list[Tensor] = []
+        variances: list[Tensor] = []
+        drift_sums: list[Tensor] = []
+        for first in range(0, len(states), SCORE_CHUNK):
+            chunk = slice(first, first + SCORE_CHUNK)
+            true, predicted, energy = _predict(
+                job, model, env, states[chunk], truths[chunk], mean_frame
+            )
+            errors.append(_per_sequence_mse(predicted, true))
+            frame_sums.append((predicted - true).square().mean(dim=2).sum(dim=0))
+            if energy is not None:
+                variances.append(energy.var(dim=1))
+                drift_sums.append((energy - energy[:, :1]).abs().sum(dim=0))
+            if first == 0 and name == "mse":
+                shown = [t for t in SHOWN_FRAMES if t < true.shape[1]]
+                trajectory = {
+                    "frames_true": true[0, shown].tolist(),
+                    "frames_predicted": predicted[0, shown].clamp(0, 1).round(decimals=3).tolist(),
+                    "frame_index": [[float(t)] for t in shown],
+                }
+        per_sequence = torch.cat(errors)
+        count = len(per_sequence)
+        metrics[name] = finite_or_inf(float(per_sequence.mean()))
+        metrics[f"{name}_std"] = finite_or_inf(float(per_sequence.std())) if count > 1 else 0.0
+        if name != "mse":
             continue
-        curves["frame_mse"] = [
-            finite_or_inf(float(v)) for v in 1e4 * (predicted - true).square().mean(dim=(0, 2))
-        ]
-        if energy is not None:
-            metrics["energy_variance"] = finite_or_inf(float(energy.var(dim=1).mean()))
-            drift = (energy - energy[:, :1]).abs().mean(dim=0)
+        frame_mse = 1e4 * torch.stack(frame_sums).sum(dim=0) / count
+        curves["frame_mse"] = [finite_or_inf(float(v)) for v in frame_mse]
+        if variances:
+            metrics["energy_variance"] = finite_or_inf(float(torch.cat(variances).mean()))
+            drift = torch.stack(drift_sums).sum(dim=0) / count
             curves["energy_drift"] = [finite_or_inf(float(v)) for v in drift]
-        shown = [t for t in SHOWN_FRAMES if t < true.shape[1]]
-        trajectory = {
-            "frames_true": true[0, shown].tolist(),
-            "frames_predicted": predicted[0, shown].clamp(0, 1).round(decimals=3).tolist(),
-            "frame_index": [[float(t)] for t in shown],
-        }
     return JobResult(
         job=job,
         metrics=metrics,
