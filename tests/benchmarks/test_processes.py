@@ -58,3 +58,69 @@ def test_an_error_in_on_result_terminates_the_running_processes() -> None:
 def test_workers_must_be_positive() -> None:
     with pytest.raises(ValueError, match="workers must be a positive integer, got 0"):
         run_in_fresh_processes(math.sqrt, [1.0], workers=0, on_result=lambda *_: None)
+
+
+def _children(pid: int) -> list[int]:
+    """Pids of the live processes whose parent is `pid` (Linux /proc)."""
+    from pathlib import Path
+
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    from pathlib import Path
+
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="reads /proc")
+def test_workers_end_when_their_parent_is_killed() -> None:
+    # `physprior bench` killed with SIGKILL (or SIGTERM) cannot stop its workers itself.
+    import subprocess
+    import sys
+    import time
+
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; from physprior.benchmarks._processes import run_in_fresh_processes; "
+            "run_in_fresh_processes(time.sleep, [120.0], workers=1, on_result=print)",
+        ]
+    )
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while not workers and time.monotonic() < deadline:
+            time.sleep(0.2)
+            workers = [p for p in _children(parent.pid) if "spawn_main" in _cmdline(p)]
+        assert workers, "the worker never started"
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 15
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(p) for p in workers)
+    finally:
+        parent.kill()
+
+
+def _cmdline(pid: int) -> str:
+    from pathlib import Path
+
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""

@@ -11,7 +11,10 @@ raised with the task's name and the exit code.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
+import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
@@ -62,7 +65,7 @@ def run_in_fresh_processes(
                 task = waiting.pop()
                 receiver, sender = context.Pipe(duplex=False)
                 process: BaseProcess = context.Process(
-                    target=_run_one, args=(function, task, sender), daemon=True
+                    target=_run_one, args=(function, task, sender, os.getpid()), daemon=True
                 )
                 process.start()
                 sender.close()  # the child now holds the only writer: its exit is EOF here
@@ -92,8 +95,14 @@ def run_in_fresh_processes(
             receiver.close()
 
 
-def _run_one(function: Callable[[Any], Any], task: Any, sender: Connection) -> None:
-    """Child side: send `("ok", result)` or `("error", (exception, traceback text))`."""
+def _run_one(
+    function: Callable[[Any], Any], task: Any, sender: Connection, parent: int | None = None
+) -> None:
+    """Child side: send `("ok", result)` or `("error", (exception, traceback text))`; end
+    early if `parent` (the pid of the process that started this one) goes away."""
+    parent = os.getppid() if parent is None else parent
+    watchdog = threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True)
+    watchdog.start()
     try:
         message: tuple[str, Any] = ("ok", function(task))
     except BaseException as err:  # everything goes back to the parent, which decides
@@ -105,3 +114,18 @@ def _run_one(function: Callable[[Any], Any], task: Any, sender: Connection) -> N
         message = ("error", (err, remote))
     sender.send(message)
     sender.close()
+
+
+#: How often a worker checks that the process that started it is still there (seconds).
+PARENT_CHECK_SECONDS = 1.0
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker once its parent is gone. A parent killed by a signal (SIGTERM,
+    SIGKILL) cannot terminate its workers, and a daemon process only dies with a parent that
+    exits normally: without this the orphan kept training, on CPU the next run needed (a
+    killed job resumes from its checkpoint, so nothing is lost by stopping it)."""
+    while True:
+        time.sleep(PARENT_CHECK_SECONDS)
+        if os.getppid() != parent:
+            os._exit(1)
