@@ -203,7 +203,7 @@ class HGN(TransitionModel):
     is the learned Hamiltonian.
 
     >>> import torch, physprior.models as models
-    >>> model = models.make("hgn", dt=0.125, frame_size=8, obs_dim=8, state_channels=2,
+    >>> model = models.make("hgn", dt=0.125, frame_size=8, obs_dim=4, state_channels=2,
     ...                     inference_frames=3).eval()
     >>> frames = torch.rand(2, 3, 8 * 8 * 3)
     >>> model.predict_frames(frames, steps=5).shape
