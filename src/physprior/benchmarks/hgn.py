@@ -45,7 +45,8 @@ training sequences.
 Scales: `paper` as above (the paper's architecture: about 7 s a step on these CPUs, far
 beyond them; a GPU run is reported in the README when one was lent); `default` the reduced
 model (`preset="reduced"`: 16 filters and an MLP Hamiltonian; the encoder still reads all 31
-frames) on 2,000 training sequences for 1,200 steps (PixelHNN 5,000), tested on 200; `smoke`
+frames) on 2,000 training sequences for 1,200 steps (whole epochs: 1,250; PixelHNN 5,000,
+whole epochs: 5,442), tested on 200; `smoke`
 every code path in seconds. GECO's multiplier grows by `exp(step C_ma)` per optimiser step,
 so a run of a tenth of the steps reaches a tenth of its log: the default scale multiplies
 the step by `15,625 / 1,200` so that the multiplier follows the full run's path. Measured on
