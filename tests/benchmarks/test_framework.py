@@ -360,6 +360,22 @@ def test_report_heads_std_columns_and_notes_the_scale(fake: list[Job], tmp_path:
     assert "**At scale `smoke`:** a check that every code path runs" in text
 
 
+def test_a_published_row_we_did_not_run_appears_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    suite = _fake_suite([])
+    env = "physprior/MassSpring-v0"
+    published = tuple(
+        PaperRow("published only", env, metric, 1.0, None, "Fake Table 9")
+        for metric in ("error", "other")
+    )
+    monkeypatch.setitem(SUITES, FAKE, Suite(**{**vars(suite), "paper": suite.paper + published}))
+    text = benchmarks.run_bench(FAKE, out=tmp_path, progress=False).read_text()
+    assert [line for line in text.splitlines() if line.startswith("| published only |")] == [
+        "| published only |  |  | 1 | 1 |"
+    ]
+
+
 def test_a_diverged_training_is_a_result_not_a_crash(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

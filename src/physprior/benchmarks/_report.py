@@ -199,7 +199,8 @@ def _env_table(
         (p.row, p.metric): p for p in suite.paper if p.env_id == env_id
     }
     rows = [row for row, env in table if env == env_id]
-    rows += [p_row for p_row, _ in paper if p_row not in rows]  # published rows we did not run
+    # Published rows we did not run, once each (a row has a paper figure per metric).
+    rows += [p_row for p_row in dict.fromkeys(p_row for p_row, _ in paper) if p_row not in rows]
     metrics = [m for m in suite.metrics if any(m in table.get((r, env_id), {}) for r in rows)]
     paper_metrics = [m for m in suite.metrics if any(m == pm for _, pm in paper)]
     header = ["row"] + [column_title(m, metrics) for m in metrics]

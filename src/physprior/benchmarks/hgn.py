@@ -464,7 +464,7 @@ def _flat_energy(env_id: str) -> Claim:
 SUITE = Suite(
     name=NAME,
     title="HGN table 1 and figure 6: Hamiltonian dynamics learned from 32x32 RGB frames",
-    metrics=("mse", "train_mse", "energy_variance"),
+    metrics=("mse", "mse_std", "train_mse", "energy_variance"),
     jobs=jobs,
     run_job=run_job,
     paper=tuple(
