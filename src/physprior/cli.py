@@ -105,6 +105,9 @@ class TrainCommandConfig:
     """Model config fields as (name, value) pairs, e.g. hidden=128 substeps=8."""
     resume: bool = False
     """Continue the run in `out` from its last checkpoint."""
+    ensemble: int | None = None
+    """Train an ensemble of this many members, each on a bootstrap resample; `None`: one
+    model."""
 
 
 @dataclass(frozen=True)
@@ -374,6 +377,19 @@ def _cmd_train(config: TrainCommandConfig, train_config: Any) -> int:
     try:
         fields = {k: v for k, v in dataset.model_fields().items() if k in data_fields}
         model = make(config.model, **fields, **dict(config.model_config))
+        if config.ensemble is not None:
+            if frame_style:
+                raise ValueError(
+                    f"--ensemble: {config.model} is a pixel model; ensembles hold state models"
+                )
+            torch.manual_seed(seed)  # member 0 is the model a plain run would train
+            ensemble = make(
+                "ensemble",
+                member=config.model,
+                size=config.ensemble,
+                member_config=dict(config.model_config),
+                **fields,
+            )
     except (TypeError, ValueError) as err:  # most often a --set value
         raise type(err)(f"model config (--set or the dataset's dims): {err}") from None
     if getattr(model.config, "iso", False) and not train_config.iso:
@@ -401,6 +417,8 @@ def _cmd_train(config: TrainCommandConfig, train_config: Any) -> int:
         env = gym.make(meta.env_id, **dict(meta.extra.get("env_kwargs") or {}))
         transform = FrameRenderer(env, frame_style)
         what = f"{frame_style} frames"
+    if config.ensemble is not None:
+        return _train_ensemble(config, ensemble, train_windows, val_windows, train_config)
     print(
         f"training {config.model} on {len(train_windows)} windows of {config.window} {what} "
         f"({len(val_windows)} validation windows) from {config.data}"
@@ -419,6 +437,31 @@ def _cmd_train(config: TrainCommandConfig, train_config: Any) -> int:
         f"done: {result.epochs_done} epochs, best validation loss {best} "
         f"(epoch {result.best_epoch}); model in {result.out_dir}"
     )
+    return 0
+
+
+def _train_ensemble(
+    config: TrainCommandConfig,
+    ensemble: Any,
+    train_windows: Any,
+    val_windows: Any,
+    train_config: Any,
+) -> int:
+    """`physprior train --ensemble K`: every member on its own bootstrap resample."""
+    from physprior.training import train_ensemble
+
+    print(
+        f"training an ensemble of {config.ensemble} {config.model} models, each on a bootstrap "
+        f"resample of {len(train_windows)} windows of {config.window} states "
+        f"({len(val_windows)} validation windows) from {config.data}"
+    )
+    result = train_ensemble(
+        ensemble, train_windows, val_windows, train_config, config.out, resume=config.resume
+    )
+    for k, member in enumerate(result.members):
+        best = f"{member.best_val_loss:.4g}" if member.best_val_loss is not None else "n/a"
+        print(f"  member {k}: {member.epochs_done} epochs, best validation loss {best}")
+    print(f"done: the ensemble is in {result.out_dir}")
     return 0
 
 
@@ -673,6 +716,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", required=True, help="run folder")
     tr.add_argument("--epochs", type=_COUNT, default=256, help="epochs (default: %(default)s)")
     tr.add_argument("--resume", action="store_true", help="continue the run in --out")
+    tr.add_argument(
+        "--ensemble",
+        type=_int_at_least(1),
+        metavar="K",
+        help="train K members, each on a bootstrap resample of the windows (PETS's "
+        "ensemble), into --out/member-<k>; the ensemble is saved as one model",
+    )
     tr.add_argument(
         "--window", type=_int_at_least(2), default=3, help="states per window (default: 3)"
     )
@@ -947,6 +997,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 val_fraction=args.val_fraction,
                 model_config=_parse_model_config(args.set),
                 resume=args.resume,
+                ensemble=args.ensemble,
             )
             return _cmd_train(command, train_config)
         if args.command == "eval":

@@ -245,3 +245,30 @@ def test_train_draws_frames_for_a_pixel_model(
     assert "windows of 5 hgn frames" in capsys.readouterr().out
     model = physprior.load_model(hgn_run)
     assert model.name == "hgn" and model.obs_dim == 512 and model.data_dim == 3072
+
+
+def test_train_an_ensemble_then_eval_and_resume_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from physprior.training import load_model
+
+    data = tmp_path / "spring.npz"
+    generate = ["generate", "physprior/MassSpring-v0", "--trajectories", "12", "--length", "8"]
+    assert main([*generate, "--out", str(data), "--seed", "1"]) == 0
+    run = tmp_path / "run"
+    args = ["train", str(data), "--model", "node-so", "--ensemble", "2", "--epochs", "2"]
+    args += ["--out", str(run), "--no-progress", "--set", "hidden=16"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "training an ensemble of 2 node-so models, each on a bootstrap resample" in out
+    assert "member 1: 2 epochs" in out
+    ensemble = load_model(run)
+    assert ensemble.name == "ensemble" and ensemble.size == 2
+    assert ensemble.config.member == "node-so" and ensemble.config.member_config == {"hidden": 16}
+    assert ensemble.config.env_id == "physprior/MassSpring-v0"
+    report = tmp_path / "eval.json"
+    assert main(["eval", str(run), str(data), "--horizon", "4", "--json", str(report)]) == 0
+    assert json.loads(report.read_text())["horizon"] == 4
+    assert main([*args, "--resume"]) == 0  # finished: nothing more to train
+    assert main(args) == 2  # without --resume, the run is not overwritten
+    assert "already holds an ensemble run" in capsys.readouterr().err

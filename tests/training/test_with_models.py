@@ -37,7 +37,12 @@ def _model(name: str, dt: float, env_id: str | None = None, obs_dim: int = 2, ac
 
 
 #: Models that learn from states (pixel-vin learns from frames: tests/models/test_pixel_vin.py).
-STATE_MODELS = [name for name in available_models() if model_class(name).supports_initial_states]
+#: (`ensemble` trains member by member: tests/training/test_ensemble_training.py.)
+STATE_MODELS = [
+    name
+    for name in available_models()
+    if model_class(name).supports_initial_states and model_class(name).trained_as_one
+]
 
 
 @pytest.mark.parametrize("name", STATE_MODELS)

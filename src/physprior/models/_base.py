@@ -154,6 +154,9 @@ class TransitionModel(nn.Module, abc.ABC):
     #: Whether `training_loss` accepts `initial_states` (initial-state optimisation); a model
     #: that infers its initial state (an encoder) does not.
     supports_initial_states: ClassVar[bool] = True
+    #: Whether the trainer fits the model as one (an `ensemble` trains member by member with
+    #: `physprior.training.train_ensemble` instead).
+    trained_as_one: ClassVar[bool] = True
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()

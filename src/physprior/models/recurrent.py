@@ -22,6 +22,7 @@ from typing import Literal, final
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from ._base import Memory, ModelConfig, TransitionModel
 from ._registry import register
@@ -89,7 +90,16 @@ class RNN(TransitionModel):
     def step_with_memory(
         self, z: Tensor, u: Tensor, memory: Memory = None
     ) -> tuple[Tensor, Memory]:
-        hidden = self.cell(_cell_input(self, z, u), memory)
+        x = _cell_input(self, z, u)
+        # nn.RNNCell written out (same parameters and arithmetic), as the LSTM's cell below:
+        # vmap (an `ensemble`) has no batching rule for aten::rnn_tanh_cell.
+        weights = self.cell
+        pre = F.linear(x, weights.weight_ih, weights.bias_ih)
+        if memory is not None:
+            pre = pre + F.linear(memory, weights.weight_hh, weights.bias_hh)
+        else:
+            pre = pre + weights.bias_hh
+        hidden = torch.tanh(pre)
         return _next_state(self, z, hidden), hidden
 
 
@@ -116,7 +126,19 @@ class LSTM(TransitionModel):
     def step_with_memory(
         self, z: Tensor, u: Tensor, memory: Memory = None
     ) -> tuple[Tensor, Memory]:
-        hidden, cell = self.cell(_cell_input(self, z, u), memory)
+        x = _cell_input(self, z, u)
+        if memory is None:
+            hidden = cell = x.new_zeros(x.shape[0], self.config.hidden)
+        else:
+            hidden, cell = memory
+        # nn.LSTMCell's gates written out (same parameters and arithmetic): vmap (an
+        # `ensemble` steps its members in one vmapped call) has no rule for aten::lstm_cell.
+        weights = self.cell
+        gates = F.linear(x, weights.weight_ih, weights.bias_ih)
+        gates = gates + F.linear(hidden, weights.weight_hh, weights.bias_hh)
+        in_gate, forget_gate, candidate, out_gate = gates.chunk(4, dim=-1)
+        cell = torch.sigmoid(forget_gate) * cell + torch.sigmoid(in_gate) * torch.tanh(candidate)
+        hidden = torch.sigmoid(out_gate) * torch.tanh(cell)
         return _next_state(self, z, hidden), (hidden, cell)
 
 

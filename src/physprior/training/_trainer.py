@@ -148,6 +148,11 @@ class Trainer:
             raise TypeError(f"expected a physprior TransitionModel, got {type(model).__name__}")
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        if not model.trained_as_one:
+            raise TypeError(
+                f"a {model.name!r} model is not trained as one model: use "
+                "physprior.training.train_ensemble (physprior train ... --ensemble K)"
+            )
         self.model = model
         self.config = config
         self.out_dir = Path(out_dir)

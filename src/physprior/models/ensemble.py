@@ -1,0 +1,289 @@
+"""`ensemble`: K models of one kind, evaluated together in one batched call.
+
+PETS (Chua et al. 2018) and MBPO (Janner et al. 2019) plan and branch through an ensemble of
+networks trained on bootstrap resamples of the data; the spread of the members' predictions is
+what the model does not know. Here the members may be any registered state model (`mlp`, `node`,
+`node-so`, `hnn`, `srnn`, `vin`, `rnn`, `lstm`, ...), so a physics prior gets an ensemble too.
+
+Evaluation is one call for all members: their parameters and buffers are stacked along a new
+first dimension and one member's `step_with_memory` is mapped over it with `torch.func.vmap`
+and `torch.func.functional_call` (no Python loop over members). The members themselves stay
+ordinary modules (`ensemble.members[k]`), so each trains with the existing trainer on its own
+bootstrap resample (`physprior.training.train_ensemble`), and the whole ensemble saves and loads
+as one checkpoint (`members.<k>.<name>` tensors, the member kind and config in `config.json`).
+
+As a `TransitionModel`, `step` and `rollout` predict the members' mean next state; `members_step`
+and `members_rollout` give every member's prediction, `(K, B, D)` and `(K, B, T + 1, D)`.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, cast, final
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, vmap
+
+from ._base import LossKind, Memory, ModelConfig, TransitionModel
+from ._registry import available_models, make, model_class, register
+
+__all__ = ["Ensemble", "EnsembleConfig"]
+
+#: Config fields every member shares with the ensemble: they describe the data, not a member.
+DATA_FIELDS = ("obs_dim", "action_dim", "q_dim", "state_layout", "dt", "env_id")
+#: The most members an ensemble holds (PETS uses 5, MBPO 7; memory grows linearly).
+MAX_SIZE = 64
+
+
+@dataclass
+class EnsembleConfig(ModelConfig):
+    """Configuration of `ensemble`: `size` members of model `member`, each built as
+    `make(member, **data fields, **member_config)`.
+
+    The data fields (`obs_dim`, `action_dim`, `q_dim`, `state_layout`, `dt`, `env_id`) are the
+    ensemble's own and shared by every member; the architecture lives in `member_config` (the
+    member's own fields, e.g. `{"hidden": 200, "substeps": 8}`). The base architecture fields
+    of `ModelConfig` (`hidden`, `layers`, ...) are not used by the ensemble itself.
+    """
+
+    member: str = "mlp"
+    """The registered name of every member's model."""
+    size: int = 5
+    """Number of members K."""
+    member_config: dict[str, Any] = field(default_factory=dict)
+    """The members' own config fields, without the data fields."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.member == "ensemble" or self.member not in available_models():
+            valid = ", ".join(m for m in available_models() if m != "ensemble")
+            raise ValueError(f"member must be a model name ({valid}), got {self.member!r}")
+        if getattr(model_class(self.member), "frame_style", None) is not None:
+            raise ValueError(
+                f"member {self.member!r} is a pixel model: ensembles hold state models (their "
+                "steps are batched with torch.func.vmap, which a pixel model's frames and "
+                "autograd-based fields do not support)"
+            )
+        if not 1 <= self.size <= MAX_SIZE:
+            raise ValueError(f"size must be in [1, {MAX_SIZE}], got {self.size}")
+        shared = sorted(set(self.member_config) & set(DATA_FIELDS))
+        if shared:
+            raise ValueError(
+                f"member_config holds data field(s) {', '.join(shared)}: they are the "
+                "ensemble's own and shared by every member"
+            )
+
+    def member_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of `make(member, ...)` for one member."""
+        data = {name: getattr(self, name) for name in DATA_FIELDS}
+        return data | dict(self.member_config)
+
+
+@final
+@register
+class Ensemble(TransitionModel):
+    """K members of one model kind, evaluated in one batched call.
+
+    Build with `make("ensemble", member="node-so", size=5, obs_dim=..., action_dim=...,
+    dt=..., member_config={"hidden": 200})`, or `Ensemble.of("node-so", 5, obs_dim=..., ...)`.
+
+    Shapes: `members_step(z (B, D) or (K, B, D), u (B, A) or (K, B, A)) -> (K, B, D)`;
+    `members_rollout(z0 (B, D) or (K, B, D), actions (B, T, A)) -> (K, B, T + 1, D)` (each
+    member follows its own trajectory: PETS's TS-inf propagation); `step` and `rollout` are the
+    members' mean at each step. `disagreement(z, u)` `(B,)` is the members' standard deviation,
+    averaged over the state's coordinates, in the units of the state.
+
+    Training: `physprior.training.train_ensemble` fits each member on its own bootstrap
+    resample of the windows; `training_loss` refuses to train the ensemble as one model.
+
+    Example:
+        >>> import torch
+        >>> from physprior.models import make
+        >>> ensemble = make("ensemble", member="mlp", size=3, obs_dim=4, dt=0.1)
+        >>> ensemble.members_step(torch.zeros(8, 4)).shape
+        torch.Size([3, 8, 4])
+        >>> ensemble.step(torch.zeros(8, 4)).shape
+        torch.Size([8, 4])
+    """
+
+    name = "ensemble"
+    config_class = EnsembleConfig
+    config: EnsembleConfig
+    trained_as_one = False
+
+    def __init__(self, config: EnsembleConfig) -> None:
+        super().__init__(config)
+        kwargs = config.member_kwargs()
+        self.members = nn.ModuleList(make(config.member, **kwargs) for _ in range(config.size))
+        # Stacked parameters and the member module they are mapped through, rebuilt when a
+        # member changes (an optimiser step, a load, a move to another dtype or device).
+        self._stacked: tuple[tuple[Any, ...], dict[str, Tensor], dict[str, Tensor]] | None = None
+        self._template: dict[tuple[torch.dtype, torch.device], nn.Module] = {}
+
+    @classmethod
+    def of(cls, member: str, size: int, **config: Any) -> Ensemble:
+        """`size` fresh members of model `member`; `config` holds the data fields and the
+        member's own fields (split between the two here)."""
+        data = {k: v for k, v in config.items() if k in DATA_FIELDS}
+        own = {k: v for k, v in config.items() if k not in DATA_FIELDS}
+        return cls(EnsembleConfig(member=member, size=size, member_config=own, **data))
+
+    @property
+    def size(self) -> int:
+        """Number of members K."""
+        return self.config.size
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self._models()[0].dtype
+
+    def _models(self) -> list[TransitionModel]:
+        """The members, typed (`nn.ModuleList` yields plain modules)."""
+        return cast(list[TransitionModel], list(self.members))
+
+    # ------------------------------------------------------------------ batched members
+    def _stacked_state(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """Every member's parameters and buffers stacked along a first dimension of size K.
+
+        With gradients on, the stack is rebuilt on every call, so a loss on the result trains
+        the members. Without, it is cached until any member tensor changes (tracked by each
+        tensor's identity and in-place version counter)."""
+        members = self._models()
+        named: list[dict[str, Tensor]] = [dict(m.named_parameters()) for m in members]
+        buffers: list[dict[str, Tensor]] = [dict(m.named_buffers()) for m in members]
+        if torch.is_grad_enabled():
+            return _stack(named), _stack(buffers)
+        key = tuple((id(t), t._version) for tensors in (*named, *buffers) for t in tensors.values())
+        if self._stacked is None or self._stacked[0] != key:
+            self._stacked = (key, _stack(named), _stack(buffers))
+        return self._stacked[1], self._stacked[2]
+
+    def _member_template(self) -> nn.Module:
+        """A copy of member 0 whose tensors `functional_call` replaces by a member's; kept
+        outside the module tree (not saved, not trained)."""
+        first = self._models()[0]
+        reference = first.state_norm.mean
+        key = (reference.dtype, reference.device)
+        if key not in self._template:
+            template = copy.deepcopy(first)
+            # functional_call calls `forward`; a member's transition is `step_with_memory`.
+            template.forward = template.step_with_memory
+            self._template[key] = template
+        chosen = self._template[key]
+        chosen.train(self.training)  # ODE members pick their integrator by mode
+        return chosen
+
+    def members_step_with_memory(
+        self, z: Tensor, u: Tensor | None = None, memory: Memory = None
+    ) -> tuple[Tensor, Memory]:
+        """Every member's next state `(K, B, D)` from `z` `(B, D)` (shared) or `(K, B, D)`
+        (one state per member), under `u` `(B, A)` or `(K, B, A)`, with each member's
+        recurrent memory (stacked along K; `None` at the start)."""
+        k = self.size
+        z = self._member_batch(z, self.obs_dim, "state")
+        if u is None:
+            u = z.new_zeros(k, z.shape[1], self.action_dim)
+        u = self._member_batch(u, self.action_dim, "action")
+        if u.shape[1] != z.shape[1]:
+            raise ValueError(f"action has batch {u.shape[1]}, the state has {z.shape[1]}")
+        params, buffers = self._stacked_state()
+        template = self._member_template()
+
+        def one_member(
+            p: dict[str, Tensor], b: dict[str, Tensor], z: Tensor, u: Tensor, m: Memory
+        ) -> tuple[Tensor, Any]:
+            z_next, m_next = functional_call(template, (p, b), (z, u, m), tie_weights=False)
+            return z_next, () if m_next is None else m_next  # vmap maps tensors, not None
+
+        memory_dims = None if memory is None else 0
+        predicted, memory = vmap(one_member, in_dims=(0, 0, 0, 0, memory_dims))(
+            params, buffers, z, u, memory
+        )
+        return predicted, None if isinstance(memory, tuple) and not memory else memory
+
+    def members_step(self, z: Tensor, u: Tensor | None = None) -> Tensor:
+        """Every member's next state `(K, B, D)`; see `members_step_with_memory`."""
+        return self.members_step_with_memory(z, u)[0]
+
+    def members_rollout(
+        self, z0: Tensor, actions: Tensor | None = None, *, steps: int | None = None
+    ) -> Tensor:
+        """Each member's own rollout `(K, B, T + 1, D)` from `z0` `(B, D)` or `(K, B, D)` under
+        `actions` `(B, T, A)` (or, without actions, `steps=T`)."""
+        z = self._member_batch(z0, self.obs_dim, "state")
+        if actions is None:
+            if steps is None:
+                raise ValueError("members_rollout needs actions (B, T, A) or steps=T")
+            actions = z.new_zeros(z.shape[1], steps, self.action_dim)
+        actions = self._check_actions(actions, z.shape[1], None)
+        states, memory = [z], None
+        for t in range(actions.shape[1]):
+            z, memory = self.members_step_with_memory(z, actions[:, t], memory)
+            states.append(z)
+        return torch.stack(states, dim=2)
+
+    def disagreement(self, z: Tensor, u: Tensor | None = None) -> Tensor:
+        """The members' spread `(B,)` about the next state of `z` `(B, D)` under `u` `(B, A)`:
+        their standard deviation per coordinate, averaged over the coordinates (state units;
+        0 for a single member)."""
+        predicted = self.members_step(z, u)
+        if self.size == 1:
+            return predicted.new_zeros(predicted.shape[1])
+        return predicted.std(dim=0).mean(dim=-1)
+
+    # ------------------------------------------------------------------ TransitionModel
+    def step_with_memory(
+        self, z: Tensor, u: Tensor, memory: Memory = None
+    ) -> tuple[Tensor, Memory]:
+        """The members' mean next state `(B, D)` (memory: the members' own, stacked)."""
+        predicted, memory = self.members_step_with_memory(z, u, memory)
+        return predicted.mean(dim=0), memory
+
+    @torch.no_grad()
+    def fit_normalization(self, states: Tensor, actions: Tensor) -> None:
+        """Fit every member's normalisers on the same windows (`train_ensemble` fits each on
+        its own resample instead)."""
+        for member in self.members:
+            member.fit_normalization(states, actions)  # type: ignore[operator]
+
+    def training_loss(
+        self,
+        states: Tensor,
+        actions: Tensor,
+        *,
+        loss: LossKind = "l2",
+        initial_states: Tensor | None = None,
+    ) -> Tensor:
+        raise TypeError(
+            "an ensemble is not trained as one model: physprior.training.train_ensemble fits "
+            "each member on its own bootstrap resample (physprior train ... --ensemble K)"
+        )
+
+    # ------------------------------------------------------------------ helpers
+    def _member_batch(self, x: Any, width: int, what: str) -> Tensor:
+        """`x` `(B, W)` broadcast to `(K, B, W)`, or `(K, B, W)` as given, in the model's dtype."""
+        x = torch.as_tensor(x, device=self.state_norm.mean.device)
+        if x.ndim == 2 and x.shape[-1] == width:
+            x = x.expand(self.size, *x.shape)
+        if x.ndim != 3 or x.shape[0] != self.size or x.shape[-1] != width:
+            raise ValueError(
+                f"{what} has shape {tuple(x.shape)}, expected (B, {width}) or "
+                f"({self.size}, B, {width})"
+            )
+        return x.to(self.dtype)
+
+    def _apply(self, fn: Any, recurse: bool = True) -> Ensemble:
+        # A move to another dtype or device invalidates the stacked copies.
+        self._stacked = None
+        super()._apply(fn, recurse)
+        return self
+
+    def extra_repr(self) -> str:
+        return f"member={self.config.member}, size={self.size}, {super().extra_repr()}"
+
+
+def _stack(tensors: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    """`{name: (K, ...)}` from K members' `{name: (...)}`."""
+    return {name: torch.stack([t[name] for t in tensors]) for name in tensors[0]}
