@@ -77,6 +77,18 @@ def test_members_rollout_equals_each_members_rollout(member):
     torch.testing.assert_close(batched, own, rtol=0, atol=1e-10)
 
 
+def test_members_rollout_takes_one_action_sequence_per_member():
+    model = _ensemble("node-so")
+    z, actions = _inputs(model)
+    per_member = actions + torch.arange(K, dtype=actions.dtype)[:, None, None, None]
+    with torch.no_grad():
+        batched = model.members_rollout(z, per_member)
+        own = torch.stack([m.rollout(z, per_member[k]) for k, m in enumerate(model.members)])
+    torch.testing.assert_close(batched, own, rtol=0, atol=1e-10)
+    with pytest.raises(ValueError, match=r"actions have shape \(2, 5, 4, 2\), expected"):
+        model.members_rollout(z, per_member[:2])
+
+
 @pytest.mark.parametrize("member", ["mlp", "node-so", "hnn", "lstm"])
 def test_members_differ_and_the_ensemble_step_is_their_mean(member):
     model = _ensemble(member)

@@ -51,6 +51,9 @@ def test_members_train_on_their_own_resample_and_the_run_saves_one_checkpoint(tm
     # Each member's normalisers were fitted on its own resample.
     means = [m.state_norm.mean for m in result.model.members]
     assert not torch.equal(means[0], means[1])
+    # The ensemble's own: the whole training set's (what a learned env's bound reads).
+    states = data[0][0]
+    torch.testing.assert_close(result.model.state_norm.mean, states.reshape(-1, 2).mean(0))
     loaded = load_model(tmp_path / "run")
     assert loaded.name == "ensemble" and loaded.size == 3
     z, u = data[1][0][:, 0], data[1][1][:, 0]

@@ -211,16 +211,24 @@ class Ensemble(TransitionModel):
         self, z0: Tensor, actions: Tensor | None = None, *, steps: int | None = None
     ) -> Tensor:
         """Each member's own rollout `(K, B, T + 1, D)` from `z0` `(B, D)` or `(K, B, D)` under
-        `actions` `(B, T, A)` (or, without actions, `steps=T`)."""
+        `actions` `(B, T, A)` or `(K, B, T, A)` (or, without actions, `steps=T`)."""
         z = self._member_batch(z0, self.obs_dim, "state")
+        k, b = z.shape[:2]
         if actions is None:
             if steps is None:
                 raise ValueError("members_rollout needs actions (B, T, A) or steps=T")
-            actions = z.new_zeros(z.shape[1], steps, self.action_dim)
-        actions = self._check_actions(actions, z.shape[1], None)
+            actions = z.new_zeros(b, steps, self.action_dim)
+        actions = torch.as_tensor(actions, device=z.device).to(z.dtype)
+        if actions.ndim == 3:
+            actions = actions.expand(k, *actions.shape)
+        if actions.ndim != 4 or actions.shape[:2] != (k, b) or actions.shape[3] != self.action_dim:
+            raise ValueError(
+                f"actions have shape {tuple(actions.shape)}, expected ({b}, T, "
+                f"{self.action_dim}) or ({k}, {b}, T, {self.action_dim})"
+            )
         states, memory = [z], None
-        for t in range(actions.shape[1]):
-            z, memory = self.members_step_with_memory(z, actions[:, t], memory)
+        for t in range(actions.shape[2]):
+            z, memory = self.members_step_with_memory(z, actions[:, :, t], memory)
             states.append(z)
         return torch.stack(states, dim=2)
 
@@ -241,12 +249,9 @@ class Ensemble(TransitionModel):
         predicted, memory = self.members_step_with_memory(z, u, memory)
         return predicted.mean(dim=0), memory
 
-    @torch.no_grad()
-    def fit_normalization(self, states: Tensor, actions: Tensor) -> None:
-        """Fit every member's normalisers on the same windows (`train_ensemble` fits each on
-        its own resample instead)."""
-        for member in self.members:
-            member.fit_normalization(states, actions)  # type: ignore[operator]
+    # fit_normalization (inherited) fits the ensemble's own normalisers: the statistics of
+    # the whole training set, which the learned envs' divergence bound reads
+    # (`model.state_norm`); each member fits its own on its resample as it trains.
 
     def training_loss(
         self,

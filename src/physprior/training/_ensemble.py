@@ -36,7 +36,7 @@ from ._checkpoint import (
 from ._config import TrainConfig
 from ._folders import current, recover
 from ._trainer import EpochCallback, Trainer, TrainResult
-from ._windows import BatchTransform, window_tensors
+from ._windows import window_tensors
 
 __all__ = ["EnsembleTrainResult", "bootstrap_indices", "member_seed", "train_ensemble"]
 
@@ -81,7 +81,6 @@ def train_ensemble(
     resume: bool = False,
     bootstrap: bool = True,
     callback: EpochCallback | None = None,
-    transform: BatchTransform | None = None,
 ) -> EnsembleTrainResult:
     """Train every member of `ensemble` (a `physprior.models.make("ensemble", ...)`) with the
     trainer, each into `out_dir/member-<k>`, then save the ensemble to `out_dir/model`.
@@ -92,6 +91,9 @@ def train_ensemble(
     trains with `config` under its own seed `member_seed(config.seed, k)`. `resume=True`
     continues a killed run (finished members are read back, not retrained); `resume=False`
     refuses a folder that already holds a run. One writer at a time per folder.
+
+    The ensemble's own normalisers are fitted to all the training windows (the statistics a
+    learned env's divergence bound reads); each member's to its resample.
     """
     members = getattr(ensemble, "members", None)
     if getattr(ensemble, "name", None) != "ensemble" or members is None:
@@ -108,7 +110,6 @@ def train_ensemble(
         what="training",
         dtype=config.torch_dtype,
         device=torch.device("cpu"),
-        transform=transform,
     )
     with output_lock(out, "out_dir", folder=True):
         started = [out / INITIAL_DIR, *(_member_dir(out, k) for k in range(len(members)))]
@@ -125,6 +126,9 @@ def train_ensemble(
             header = read_checkpoint_config(initial)
             load_state_into(ensemble, read_state_dict(initial, header), where=initial)
         else:
+            # The ensemble's own normalisers hold the whole training set's statistics (what a
+            # learned env's divergence bound reads); each member fits its own as it trains.
+            ensemble.to(dtype=config.torch_dtype).fit_normalization(states, actions)
             save_model(ensemble, initial)
         results = []
         for k, member in enumerate(members):
@@ -141,7 +145,6 @@ def train_ensemble(
                     val_windows,
                     resume=resume,
                     callback=callback,
-                    transform=transform,
                 )
             )
         ensemble.to(device=config.device, dtype=config.torch_dtype)
