@@ -156,6 +156,16 @@ class ModelDynamics:
 
     Recurrent models (`rnn`, `lstm`) are stepped with fresh (zero) memory at every step: the
     environment's state is the observation alone.
+
+    ## Ensembles
+
+    With an `ensemble` model, `member` chooses what a step predicts: `"mean"` (the default)
+    the members' mean next state, `"random"` a member drawn for every row at every step
+    (PETS's TS-1; seeded by `seed(s)`), an integer `k` member k alone. After each `step`,
+    `last_disagreement` `(N,)` holds the members' spread about that step (their std per
+    coordinate, averaged over the coordinates, in state units; `None` for a single model).
+    `rollout_returns(..., members=...)` rolls each row out on a member of the caller's
+    choosing (the planners' particles).
     """
 
     def __init__(
@@ -165,6 +175,7 @@ class ModelDynamics:
         *,
         bound: float | None = None,
         device: str | torch.device = "cpu",
+        member: str | int = "mean",
     ) -> None:
         model = resolve_model(model)
         if model.data_dim != model.obs_dim:
@@ -206,6 +217,22 @@ class ModelDynamics:
         spec = gym.spec(base_env_id)
         #: The base env's episode length (its registered `max_episode_steps`; None: unlimited).
         self.max_episode_steps: int | None = spec.max_episode_steps
+        #: Number of members of an ensemble model; None for a single model.
+        self.ensemble_size: int | None = (
+            getattr(model, "size", None) if _is_ensemble(model) else None
+        )
+        self.member = _check_member(member, self.ensemble_size)
+        self._generator = torch.Generator(device=self.device)
+        self._generator.manual_seed(0)
+        #: Whether `seed` was called (the envs seed an unseeded one at their first reset).
+        self.seeded = False
+        #: The members' disagreement `(N,)` about the last `step` (ensembles), else None.
+        self.last_disagreement: Tensor | None = None
+
+    def seed(self, seed: int) -> None:
+        """Seed the draws of `member="random"` (the envs do at `reset(seed=...)`)."""
+        self._generator.manual_seed(int(seed))
+        self.seeded = True
 
     # ------------------------------------------------------------------ the base env's task
     def reward_fn(self, obs: Tensor, action: Tensor, next_obs: Tensor) -> Tensor:
@@ -245,18 +272,45 @@ class ModelDynamics:
         action = self._check_batch(action, "action", self.action_dim, obs.shape[0])
         return self._transition(obs, action)
 
-    def _transition(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """`step` without the input checks (for states that come from `step` itself)."""
+    def _transition(
+        self, obs: Tensor, action: Tensor, members: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """`step` without the input checks (for states that come from `step` itself); an
+        ensemble's rows step on `members` `(N,)` if given."""
         with torch.no_grad():
             if self.model.training:
                 self.model.eval()
             action = torch.clamp(action, self.action_low, self.action_high)
-            predicted = self.model.step(obs, action)
+            predicted = self._predict(obs, action, members)
             diverged = self.diverged(predicted)
             next_obs = torch.where(diverged.unsqueeze(-1), obs, predicted)
             next_obs, reward, diverged = self._finite_rewards(obs, action, next_obs, diverged)
             terminated = self.termination_fn(next_obs)
         return next_obs, reward, terminated, diverged
+
+    def _predict(self, obs: Tensor, action: Tensor, members: Tensor | None) -> Tensor:
+        """The model's next state `(N, D)` of checked, clipped inputs (see `member`)."""
+        if self.ensemble_size is None:
+            self.last_disagreement = None
+            return self.model.step(obs, action)
+        ensemble: Any = self.model
+        if members is not None:  # the caller's rows on their members: no spread computed
+            self.last_disagreement = None
+            return _step_on_members(ensemble, obs, action, members)
+        predicted = ensemble.members_step(obs, action)  # (K, N, D)
+        self.last_disagreement = (
+            predicted.std(dim=0).mean(dim=-1)
+            if self.ensemble_size > 1
+            else predicted.new_zeros(obs.shape[0])
+        )
+        if self.member == "mean":
+            return predicted.mean(dim=0)
+        if self.member == "random":
+            drawn = torch.randint(
+                self.ensemble_size, (obs.shape[0],), generator=self._generator, device=self.device
+            )
+            return predicted[drawn, torch.arange(obs.shape[0], device=self.device)]
+        return predicted[int(self.member)]
 
     def _finite_rewards(
         self, obs: Tensor, action: Tensor, next_obs: Tensor, diverged: Tensor
@@ -278,12 +332,25 @@ class ModelDynamics:
             )
         return next_obs, reward, diverged
 
-    def rollout_returns(self, obs: Tensor, actions: Tensor, discount: float = 1.0) -> Tensor:
+    def rollout_returns(
+        self,
+        obs: Tensor,
+        actions: Tensor,
+        discount: float = 1.0,
+        *,
+        members: Tensor | None = None,
+    ) -> Tensor:
         """Returns of model rollouts: `obs` `(N, D)`, `actions` `(N, H, A)` -> `(N,)`.
 
         `sum_t discount^t r_t` over the rewards an agent in the learned env would collect: the
         step that terminates or diverges is counted (with its returned, finite next state),
         rewards after it are not. ValueError on a wrong shape or a non-finite input.
+
+        Ensembles: `members` (int64) puts each row on members of the caller's choice, `(N,)`
+        one member for the whole rollout (PETS's TS-inf) or `(N, H)` one per step (TS-1);
+        rows are grouped by member so that each member steps only its own rows. Without
+        `members`, the rollout follows `member` (the mean, a random member per row and step,
+        or member k).
 
         The hot path of the planners (every candidate of every CEM iteration): memoryless
         models (all but `rnn`, `lstm`) are rolled out in one `model.rollout` call, which folds
@@ -300,12 +367,15 @@ class ModelDynamics:
         if not bool(torch.isfinite(actions).all()):
             raise ValueError("actions contains NaN or inf")
         horizon = actions.shape[1]
+        members = self._check_members(members, n, horizon)
         if horizon == 0:
             return obs.new_zeros(n)
         with torch.no_grad():
             if self.model.training:
                 self.model.eval()
             actions = torch.clamp(actions, self.action_low, self.action_high)
+            if members is not None or (self.ensemble_size is not None and self.member != "mean"):
+                return self._stepped_returns(obs, actions, discount, members)
             first, memory = self.model.step_with_memory(obs, actions[:, 0])
             if memory is not None:  # recurrent: every step starts from fresh memory
                 return self._stepped_returns(obs, actions, discount)
@@ -333,18 +403,40 @@ class ModelDynamics:
             counted = torch.where(alive, reward.view(n, horizon), 0.0)
             return (counted * weights.to(counted.dtype)).sum(dim=1)
 
-    def _stepped_returns(self, obs: Tensor, actions: Tensor, discount: float) -> Tensor:
-        """`rollout_returns` one `step` at a time, for checked, clipped inputs."""
+    def _stepped_returns(
+        self, obs: Tensor, actions: Tensor, discount: float, members: Tensor | None = None
+    ) -> Tensor:
+        """`rollout_returns` one `step` at a time, for checked, clipped inputs (and members
+        `(N, H)`, `(N,)` or None)."""
         n = obs.shape[0]
         total = obs.new_zeros(n)
         alive = torch.ones(n, dtype=torch.bool, device=obs.device)
         weight = 1.0
         for t in range(actions.shape[1]):
-            obs, reward, terminated, diverged = self._transition(obs, actions[:, t])
+            step_members = None
+            if members is not None:
+                step_members = members if members.ndim == 1 else members[:, t]
+            obs, reward, terminated, diverged = self._transition(obs, actions[:, t], step_members)
             total = total + weight * torch.where(alive, reward.to(total.dtype), 0.0)
             alive = alive & ~(terminated | diverged)
             weight *= discount
         return total
+
+    def _check_members(self, members: Any, n: int, horizon: int) -> Tensor | None:
+        """`members` as an int64 tensor `(N,)` or `(N, H)` of member indices, or None."""
+        if members is None:
+            return None
+        if self.ensemble_size is None:
+            raise ValueError(f"members applies to an ensemble model, not {self.model.name!r}")
+        members = torch.as_tensor(members, device=self.device)
+        if members.dtype != torch.int64 or members.shape not in ((n,), (n, horizon)):
+            raise ValueError(
+                f"members must be int64 of shape ({n},) or ({n}, {horizon}), got "
+                f"{members.dtype} {tuple(members.shape)}"
+            )
+        if members.numel() and not bool(((members >= 0) & (members < self.ensemble_size)).all()):
+            raise ValueError(f"members must lie in [0, {self.ensemble_size}), the ensemble's size")
+        return members
 
     def _check_batch(self, x: Any, name: str, dim: int, rows: int | None) -> Tensor:
         """`x` as a `(rows, dim)` tensor of the model's dtype on `device`; finite."""
@@ -358,6 +450,53 @@ class ModelDynamics:
 
     def close(self) -> None:
         self.base_env.close()
+
+
+def _seed_members(
+    dynamics: ModelDynamics, np_random: np.random.Generator, seed: int | None
+) -> None:
+    """Seed an ensemble's random-member draws from the env's own stream, when the env is
+    seeded (or on its first reset), so that `reset(seed=s)` repeats an episode."""
+    if dynamics.ensemble_size is not None and (seed is not None or not dynamics.seeded):
+        dynamics.seed(int(np_random.integers(2**63 - 1)))
+
+
+def _is_ensemble(model: TransitionModel) -> bool:
+    return hasattr(model, "members_step")
+
+
+def _check_member(member: Any, size: int | None) -> str | int:
+    """`member` if valid for an ensemble of `size` members (None: a single model)."""
+    if size is None:
+        if member != "mean":
+            raise ValueError(f"member={member!r} applies to an ensemble model, not a single one")
+        return member
+    if member in ("mean", "random"):
+        return str(member)
+    if isinstance(member, numbers.Integral) and not isinstance(member, bool):
+        if 0 <= int(member) < size:
+            return int(member)
+    raise ValueError(
+        f"member must be 'mean', 'random' or a member index in [0, {size}), got {member!r}"
+    )
+
+
+def _step_on_members(ensemble: Any, obs: Tensor, action: Tensor, members: Tensor) -> Tensor:
+    """Each row of `obs` `(N, D)` stepped by its own member `members` `(N,)`, in one batched
+    call: rows are grouped by member into `(K, M, D)` (M: the largest group; shorter groups
+    are padded with row 0, whose padded results are dropped), stepped, and put back."""
+    k, n = ensemble.size, obs.shape[0]
+    counts = torch.bincount(members, minlength=k)
+    order = torch.argsort(members, stable=True)
+    grouped_members = members[order]
+    starts = torch.cumsum(counts, 0) - counts
+    slot = torch.arange(n, device=obs.device) - starts[grouped_members]
+    rows = torch.zeros(k, int(counts.max()), dtype=torch.int64, device=obs.device)
+    rows[grouped_members, slot] = order
+    predicted = ensemble.members_step(obs[rows], action[rows])  # (K, M, D)
+    result = torch.empty_like(obs)
+    result[order] = predicted[grouped_members, slot]
+    return result
 
 
 # ---------------------------------------------------------------------------------- initial states
@@ -504,6 +643,13 @@ class LearnedDynamicsEnv(gym.Env[NDArray[np.float64], NDArray[np.float32]]):
     state. The env truncates itself rather than through a `TimeLimit` registered with the id,
     because the episode length depends on the base env, known only at construction.
 
+    ## Ensembles
+
+    With an `ensemble` model, `member` picks what a step predicts: `"mean"` (default), `"random"`
+    (a member drawn at every step, from a stream seeded by `reset(seed=...)`) or a member
+    index; `info["model_disagreement"]` is then the members' spread about the step (their std
+    per coordinate, averaged over the coordinates, in state units).
+
     `info["model_diverged"]` is in every step's info. The base env's `dt`, `q_dim`,
     `state_layout`, `reward_fn` and `termination_fn` are exposed here too, so planners treat
     the learned env as they treat the real one; `dynamics` is the batched `ModelDynamics`.
@@ -533,6 +679,7 @@ class LearnedDynamicsEnv(gym.Env[NDArray[np.float64], NDArray[np.float32]]):
         max_episode_steps: int | None = None,
         render_mode: str | None = None,
         device: str | torch.device = "cpu",
+        member: str | int = "mean",
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -541,7 +688,11 @@ class LearnedDynamicsEnv(gym.Env[NDArray[np.float64], NDArray[np.float32]]):
             )
         resolved = _pick_model(model, model_path)
         self.dynamics = ModelDynamics(
-            resolved, _pick_base_id(resolved, base_env_id), bound=bound, device=device
+            resolved,
+            _pick_base_id(resolved, base_env_id),
+            bound=bound,
+            device=device,
+            member=member,
         )
         base = self.dynamics.base_env
         self.base_env_id = self.dynamics.base_env_id
@@ -580,6 +731,7 @@ class LearnedDynamicsEnv(gym.Env[NDArray[np.float64], NDArray[np.float32]]):
     ) -> tuple[NDArray[np.float64], dict[str, Any]]:
         super().reset(seed=seed)
         dyn = self.dynamics
+        _seed_members(dyn, self.np_random, seed)
         if options and "state" in options:
             z = _check_state(options["state"], (dyn.obs_dim,), "options['state']", dyn.dtype)
             self._state = torch.as_tensor(z[None], dtype=dyn.dtype, device=dyn.device)
@@ -600,7 +752,9 @@ class LearnedDynamicsEnv(gym.Env[NDArray[np.float64], NDArray[np.float32]]):
         model_diverged = bool(diverged[0])
         limit = self.max_episode_steps
         truncated = model_diverged or (limit is not None and self._steps >= limit)
-        info = {"model_diverged": model_diverged}
+        info: dict[str, Any] = {"model_diverged": model_diverged}
+        if dyn.last_disagreement is not None:
+            info["model_disagreement"] = float(dyn.last_disagreement[0])
         return self._obs(), float(reward[0]), bool(terminated[0]), truncated, info
 
     def _obs(self) -> NDArray[np.float64]:
@@ -634,7 +788,8 @@ class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArr
     """`num_envs` copies of a `LearnedDynamicsEnv`, stepped together in one model call.
 
     `LearnedVectorEnv(model, base_env_id, num_envs, *, model_path=None, initial_states=None,
-    bound=None, max_episode_steps=None, device="cpu")`: arguments as for `LearnedDynamicsEnv`.
+    bound=None, max_episode_steps=None, device="cpu", member="mean")`: arguments as for
+    `LearnedDynamicsEnv` (an ensemble's `info["model_disagreement"]` is then `(N,)`).
     Spaces: `single_observation_space` / `single_action_space` are the base env's,
     `observation_space` `(num_envs, D)` and `action_space` `(num_envs, A)` their batches.
 
@@ -693,6 +848,7 @@ class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArr
         device: str | torch.device = "cpu",
         autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
         render_mode: str | None = None,
+        member: str | int = "mean",
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
@@ -704,7 +860,11 @@ class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArr
             )
         resolved = _pick_model(model, model_path)
         self.dynamics = ModelDynamics(
-            resolved, _pick_base_id(resolved, base_env_id), bound=bound, device=device
+            resolved,
+            _pick_base_id(resolved, base_env_id),
+            bound=bound,
+            device=device,
+            member=member,
         )
         base = self.dynamics.base_env
         self.base_env_id = self.dynamics.base_env_id
@@ -749,6 +909,7 @@ class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArr
         """Reset every copy (or those in `options["reset_mask"]`); returns `obs (N, D)`, `{}`."""
         super().reset(seed=seed)
         dyn, n = self.dynamics, self.num_envs
+        _seed_members(dyn, self.np_random, seed)
         options = options or {}
         mask = np.ones(n, dtype=bool)
         if "reset_mask" in options:
@@ -826,6 +987,9 @@ class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArr
             return self._next_step_reset(next_obs, reward, terminated, truncated, diverged)
         done = terminated | truncated
         info: dict[str, Tensor] = {"model_diverged": diverged, "_model_diverged": self._all}
+        if dyn.last_disagreement is not None:
+            info["model_disagreement"] = dyn.last_disagreement
+            info["_model_disagreement"] = self._all
         rows = torch.nonzero(done).squeeze(-1)
         if rows.numel():
             info["final_obs"] = next_obs
@@ -860,6 +1024,10 @@ class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArr
         self._ended = terminated | truncated
         self._state = next_obs
         info = {"model_diverged": diverged, "_model_diverged": self._all}
+        disagreement = self.dynamics.last_disagreement
+        if disagreement is not None:
+            info["model_disagreement"] = torch.where(ended, 0.0, disagreement)
+            info["_model_disagreement"] = self._all
         return next_obs, reward, terminated, truncated, info
 
     def render(self) -> tuple[NDArray[np.uint8], ...] | None:
