@@ -3,9 +3,9 @@
 - `physprior.agents.collect`: `collect(CollectConfig(env_id, steps, out, agent="sac"|"random"))`
   records every transition a learning SAC agent (or a random one) experiences into a
   transitions dataset (`physprior collect`).
-- `physprior.agents.planners`: `CEMPlanner` and `MPPIPlanner`, model-predictive control over a
-  learned model's `ModelDynamics`, with SB3's `predict` signature; `run_plan` scores one on the
-  real env (`physprior plan`).
+- `physprior.agents.planners`: `CEMPlanner`, `ICEMPlanner` and `MPPIPlanner`, model-predictive
+  control over a learned model's `ModelDynamics` (an ensemble's with PETS's particles), with
+  SB3's `predict` signature; `run_plan` scores one on the real env (`physprior plan`).
 - `physprior.agents.mbpo`: `MBPO`, SB3's SAC trained on real transitions mixed with short model
   rollouts branched from real states (Janner et al. 2019).
 
@@ -26,6 +26,8 @@ _LAZY = {
     "CollectResult": "collect",
     "CEMPlanner": "planners",
     "MPPIPlanner": "planners",
+    "ICEMPlanner": "planners",
+    "ICEMConfig": "planners",
     "CEMConfig": "planners",
     "MPPIConfig": "planners",
     "run_plan": "planners",

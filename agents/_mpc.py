@@ -10,6 +10,7 @@ lies within the env's bounds.
 from __future__ import annotations
 
 import abc
+import math
 import os
 import time
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Union, final
@@ -19,12 +20,21 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from ._mpc_config import CEMConfig, MPPIConfig, PlannerConfig
+from ._mpc_config import CEMConfig, ICEMConfig, MPPIConfig, PlannerConfig
 
 if TYPE_CHECKING:
     from physprior.models import TransitionModel
 
-__all__ = ["BatchedDynamics", "CEMPlanner", "DynamicsLike", "MPPIPlanner", "Planner", "as_dynamics"]
+__all__ = [
+    "BatchedDynamics",
+    "CEMPlanner",
+    "DynamicsLike",
+    "ICEMPlanner",
+    "MPPIPlanner",
+    "Planner",
+    "as_dynamics",
+    "coloured_noise",
+]
 
 # Stand-in for a non-finite candidate return: far below any real return, yet finite, so that
 # sorting and softmax weights stay well defined.
@@ -89,7 +99,7 @@ class Planner(abc.ABC):
     ) -> None:
         config_class = type(self).config_class
         config = config_class() if config is None else config
-        if not isinstance(config, config_class):
+        if type(config) is not config_class:  # an ICEMConfig is a CEMConfig, not CEM's
             article = "an" if config_class.__name__[0] in "AEIMOU" else "a"
             raise TypeError(
                 f"{type(self).__name__} needs {article} {config_class.__name__}, "
@@ -109,6 +119,13 @@ class Planner(abc.ABC):
             raise ValueError(
                 f"planners need finite action bounds with low < high, got low {low.tolist()} "
                 f"and high {high.tolist()}"
+            )
+        #: Members of the ensemble planned through (None: a single model).
+        self.ensemble_size: int | None = getattr(dynamics, "ensemble_size", None)
+        if config.propagation != "mean" and self.ensemble_size is None:
+            raise ValueError(
+                f"propagation {config.propagation!r} carries particles through an ensemble's "
+                "members; these dynamics hold a single model (use propagation 'mean')"
             )
         self.dynamics = dynamics
         self.config = config
@@ -172,7 +189,7 @@ class Planner(abc.ABC):
                     f"episode_start has {starts.size} entries, expected {n} (one per observation)"
                 )
             if starts.any():
-                self._mean[torch.from_numpy(starts).to(self._device)] = 0.0
+                self._restart(torch.from_numpy(starts).to(self._device))
         with torch.no_grad():
             plan = self._optimise(obs, self._mean)
             first = torch.addcmul(self._center, self._half, plan[:, 0])
@@ -187,6 +204,10 @@ class Planner(abc.ABC):
         return (action[0] if single else action), None
 
     # ------------------------------------------------------------------ for subclasses
+    def _restart(self, rows: Tensor) -> None:
+        """Forget the plans of the rows (a bool mask `(n,)`) whose episode starts anew."""
+        self._mean[rows] = 0.0
+
     @abc.abstractmethod
     def _optimise(self, obs: Tensor, mean: Tensor) -> Tensor:
         """Improve the plans `mean (n, H, A)` (normalised) for `obs (n, D)`; return the final
@@ -206,14 +227,39 @@ class Planner(abc.ABC):
 
     def _returns(self, obs_rep: Tensor, samples: Tensor) -> Tensor:
         """Model returns `(n, P)` of `samples (n, P, H, A)` from `obs_rep (n * P, D)`, in one
-        batched rollout; non-finite returns count as the worst possible."""
+        batched rollout; non-finite returns count as the worst possible.
+
+        Under `ts1` / `tsinf` every candidate is rolled out as `particles` particles, each on
+        members drawn by `_draw_members`, and scores their mean return."""
         n, p, h, a = samples.shape
-        torch.addcmul(self._center, self._half, samples, out=self._actions)
-        returns = self.dynamics.rollout_returns(
-            obs_rep, self._actions.view(n * p, h, a), self.config.discount
-        )
+        c = self.config
+        actions = self._actions if self._actions.shape == samples.shape else None
+        actions = torch.addcmul(self._center, self._half, samples, out=actions)
+        flat = actions.view(n * p, h, a)
+        if c.propagation == "mean":
+            returns = self.dynamics.rollout_returns(obs_rep, flat, c.discount)
+        else:
+            rows = n * p * c.particles
+            returns = self.dynamics.rollout_returns(  # type: ignore[call-arg]
+                obs_rep.repeat_interleave(c.particles, dim=0),
+                flat.repeat_interleave(c.particles, dim=0),
+                c.discount,
+                members=self._draw_members(rows, h),
+            )
+            returns = returns.view(n * p, c.particles).mean(dim=1)
         returns = returns.reshape(n, p).to(self._dtype)
         return torch.nan_to_num(returns, nan=_WORST, posinf=_WORST, neginf=_WORST)
+
+    def _draw_members(self, rows: int, horizon: int) -> Tensor:
+        """Members of `rows` particles: `(rows,)` for TS-inf (one member for the whole rollout),
+        `(rows, horizon)` for TS-1 (drawn again at every step). Each draw is a random
+        permutation of the rows taken modulo K, so the members share the particles evenly."""
+        assert self.ensemble_size is not None
+        k, g, device = self.ensemble_size, self._generator, self._device
+        if self.config.propagation == "tsinf":
+            return torch.randperm(rows, generator=g, device=device) % k
+        keys = torch.rand(horizon, rows, generator=g, device=device)
+        return (torch.argsort(keys, dim=1) % k).T.contiguous()
 
     def _repeat(self, obs: Tensor) -> Tensor:
         """`obs (n, D)` -> `(n * P, D)`, row `i * P + j` holding `obs[i]` (candidate j of i)."""
@@ -309,3 +355,116 @@ class MPPIPlanner(Planner):
             fitted = torch.einsum("np,npha->nha", weights, samples)
             mean.mul_(c.alpha).add_(fitted, alpha=1.0 - c.alpha)
         return mean
+
+
+@final
+class ICEMPlanner(Planner):
+    """iCEM (`ICEMConfig`; Pinneri et al. 2020): CEM with coloured-noise samples, a decaying
+    population, elites kept across iterations and decisions, the mean plan among the last
+    iteration's candidates, and the best sequence executed.
+
+    `dynamics`: as for `CEMPlanner`.
+    """
+
+    config: ICEMConfig
+    config_class = ICEMConfig
+
+    def reset(self) -> None:
+        super().reset()
+        self._kept: Tensor | None = None  # elites carried into the next decision
+
+    def _allocate(self, n: int) -> None:
+        super()._allocate(n)
+        self._kept = None
+
+    def _restart(self, rows: Tensor) -> None:
+        super()._restart(rows)
+        if self._kept is not None:
+            self._kept[rows] = 0.0  # the box centre: no elites from the last episode
+
+    def _optimise(self, obs: Tensor, mean: Tensor) -> Tensor:
+        c = self.config
+        n, h, a = mean.shape
+        mean = mean.clone()
+        std = torch.full_like(mean, c.init_std)
+        keep = round(c.keep_elites * c.elites)
+        kept = self._kept if keep else None
+        best = mean.clone()
+        best_return = torch.full((n,), -math.inf, dtype=self._dtype, device=self._device)
+        for i in range(c.iterations):
+            size = min(
+                c.population, max(round(c.population * c.population_decay**-i), 2 * c.elites)
+            )
+            samples = self._coloured_samples(mean, std, size)
+            extra = [samples]
+            if kept is not None:
+                extra.append(kept)
+            if c.add_mean and i == c.iterations - 1:
+                extra.append(mean.unsqueeze(1))
+            if len(extra) > 1:
+                samples = torch.cat(extra, dim=1)
+            count = samples.shape[1]
+            returns = self._returns(obs.repeat_interleave(count, dim=0), samples)
+            top = returns.topk(min(c.elites, count), dim=1, sorted=True)
+            elites = samples.gather(1, top.indices[:, :, None, None].expand(n, -1, h, a))
+            fit_std, fit_mean = torch.std_mean(elites, dim=1, correction=0)
+            mean.mul_(c.alpha).add_(fit_mean, alpha=1.0 - c.alpha)
+            std.mul_(c.alpha).add_(fit_std, alpha=1.0 - c.alpha)
+            if c.min_std > 0:
+                std.clamp_(min=c.min_std)
+            improved = top.values[:, 0] > best_return
+            best = torch.where(improved[:, None, None], elites[:, 0], best)
+            best_return = torch.where(improved, top.values[:, 0], best_return)
+            kept = elites[:, :keep] if keep else None
+        if kept is not None and c.warm_start:
+            # Shifted one step for the next decision; the new last step is the box centre.
+            self._kept = torch.cat((kept[:, :, 1:], torch.zeros_like(kept[:, :, :1])), dim=2)
+        return best if c.execute == "best" else mean
+
+    def _coloured_samples(self, mean: Tensor, std: Tensor, size: int) -> Tensor:
+        """`size` clipped sequences `(n, size, H, A)` around each plan, with noise of power
+        spectrum `1 / f^noise_exponent` along the horizon (white noise at 0: CEM's samples)."""
+        n, h, a = mean.shape
+        noise = coloured_noise(
+            (n, size, a, h), self.config.noise_exponent, self._generator, self._dtype, self._device
+        ).transpose(2, 3)
+        return torch.addcmul(mean.unsqueeze(1), std.unsqueeze(1), noise).clamp_(-1.0, 1.0)
+
+
+def coloured_noise(
+    shape: tuple[int, ...],
+    exponent: float,
+    generator: torch.Generator,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+) -> Tensor:
+    """Gaussian noise `shape` whose power spectrum along the last axis goes as `1 / f^exponent`
+    (Timmer and Koenig 1995, as the `colorednoise` package that iCEM's authors use): random
+    Fourier coefficients of amplitude `f^(-exponent / 2)` transformed back to time, scaled as
+    that package scales them, so that the non-zero frequencies carry unit variance; the zero
+    frequency (a constant offset per sequence, at the amplitude of the lowest resolved
+    frequency) adds to it (total variance 1.16 at exponent 1, 1.32 at 2, over 30 steps). At
+    exponent 0 it is `torch.randn(shape)` itself (the same numbers from the same generator).
+    """
+    if exponent == 0:
+        return torch.randn(shape, generator=generator, dtype=dtype, device=device)
+    steps = shape[-1]
+    freqs = torch.fft.rfftfreq(steps, dtype=torch.float64)
+    freqs[0] = 1.0 / steps  # the lowest frequency resolved by the horizon stands in for 0
+    scale = freqs ** (-exponent / 2.0)
+    # The standard deviation of the series these amplitudes give, to rescale it to 1.
+    weights = scale[1:].clone()
+    weights[-1] *= (1 + steps % 2) / 2.0
+    sigma = 2.0 * torch.sqrt((weights**2).sum()) / steps
+    coefficients = (*shape[:-1], freqs.numel())
+    real = torch.randn(coefficients, generator=generator, dtype=torch.float64, device=device)
+    imag = torch.randn(coefficients, generator=generator, dtype=torch.float64, device=device)
+    scale = scale.to(device)
+    real, imag = real * scale, imag * scale
+    imag[..., 0] = 0.0  # a real series has real coefficients at f = 0 ...
+    real[..., 0] *= math.sqrt(2.0)
+    if steps % 2 == 0:  # ... and at the Nyquist frequency
+        imag[..., -1] = 0.0
+        real[..., -1] *= math.sqrt(2.0)
+    series = torch.fft.irfft(torch.complex(real, imag), n=steps, dim=-1) / sigma.to(device)
+    return series.to(dtype)

@@ -10,19 +10,23 @@ from typing import Any, cast
 import gymnasium as gym
 import numpy as np
 
-from ._mpc import CEMPlanner, MPPIPlanner, Planner
-from ._mpc_config import CEMConfig, MPPIConfig, PlannerConfig, planner_config
+from ._mpc import CEMPlanner, ICEMPlanner, MPPIPlanner, Planner
+from ._mpc_config import CEMConfig, ICEMConfig, MPPIConfig, PlannerConfig, planner_config
 
 __all__ = ["make_planner", "run_plan"]
 
 
 def make_planner(dynamics: Any, config: PlannerConfig) -> Planner:
     """The planner that `config` configures (`CEMConfig` -> `CEMPlanner`, ...) over `dynamics`."""
+    if isinstance(config, ICEMConfig):  # before CEMConfig: an ICEMConfig is one
+        return ICEMPlanner(dynamics, config)
     if isinstance(config, CEMConfig):
         return CEMPlanner(dynamics, config)
     if isinstance(config, MPPIConfig):
         return MPPIPlanner(dynamics, config)
-    raise TypeError(f"config must be a CEMConfig or MPPIConfig, got {type(config).__name__}")
+    raise TypeError(
+        f"config must be a CEMConfig, ICEMConfig or MPPIConfig, got {type(config).__name__}"
+    )
 
 
 def run_plan(

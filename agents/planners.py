@@ -1,4 +1,5 @@
-"""Model-predictive control over a learned model: CEM and MPPI planners as SB3-style agents.
+"""Model-predictive control over a learned model: CEM, iCEM and MPPI planners as SB3-style
+agents.
 
 A planner searches action sequences in the learned dynamics (`ModelDynamics`: a trained model
 with the base env's reward, termination and action bounds) and acts with the first step of its
@@ -18,8 +19,11 @@ result = run_plan("physprior/InvertedPendulumFull-v0", "runs/node-so", "cem", ep
                   json_path="runs/plan.json", overrides={"horizon": 15})
 ```
 
-Configs (`CEMConfig`, `MPPIConfig`) validate every field; `planner_config(name, overrides)`
-builds one from a dict (the command line's `--set KEY=VALUE`).
+Through an `ensemble` model, `propagation="tsinf"` (or `"ts1"`) with `particles=P` plans as
+PETS does: every candidate is P particles, each carried by a member, scored by their mean.
+
+Configs (`CEMConfig`, `ICEMConfig`, `MPPIConfig`) validate every field;
+`planner_config(name, overrides)` builds one from a dict (the command line's `--set KEY=VALUE`).
 
 >>> CEMConfig(population=100, elites=10).to_dict()["planner"]
 'cem'
@@ -27,20 +31,40 @@ builds one from a dict (the command line's `--set KEY=VALUE`).
 
 from __future__ import annotations
 
-from ._mpc import BatchedDynamics, CEMPlanner, DynamicsLike, MPPIPlanner, Planner, as_dynamics
-from ._mpc_config import CEMConfig, MPPIConfig, PlannerConfig, planner_config
+from ._mpc import (
+    BatchedDynamics,
+    CEMPlanner,
+    DynamicsLike,
+    ICEMPlanner,
+    MPPIPlanner,
+    Planner,
+    as_dynamics,
+    coloured_noise,
+)
+from ._mpc_config import (
+    PROPAGATIONS,
+    CEMConfig,
+    ICEMConfig,
+    MPPIConfig,
+    PlannerConfig,
+    planner_config,
+)
 from ._mpc_run import make_planner, run_plan
 
 __all__ = [
+    "PROPAGATIONS",
     "BatchedDynamics",
     "CEMConfig",
     "CEMPlanner",
     "DynamicsLike",
+    "ICEMConfig",
+    "ICEMPlanner",
     "MPPIConfig",
     "MPPIPlanner",
     "Planner",
     "PlannerConfig",
     "as_dynamics",
+    "coloured_noise",
     "make_planner",
     "planner_config",
     "run_plan",

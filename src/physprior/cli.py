@@ -69,7 +69,7 @@ class PlanCommandConfig:
     """The real environment to act in."""
     model_dir: str
     """A checkpoint or training run folder of a model trained on `env_id` data."""
-    planner: Literal["cem", "mppi"] = "cem"
+    planner: Literal["cem", "mppi", "icem"] = "cem"
     """Planner: cross-entropy method or model-predictive path integral control."""
     episodes: int = 10
     """Real episodes to score."""
@@ -646,7 +646,10 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("env_id", help="the real environment")
     plan.add_argument("--model", required=True, help="checkpoint or training run folder")
     plan.add_argument(
-        "--planner", choices=["cem", "mppi"], default="cem", help="cross-entropy method or MPPI"
+        "--planner",
+        choices=["cem", "mppi", "icem"],
+        default="cem",
+        help="cross-entropy method, MPPI or iCEM (Pinneri et al. 2020)",
     )
     plan.add_argument(
         "--episodes", type=_COUNT, default=10, help="real episodes to score (default: %(default)s)"
