@@ -166,6 +166,11 @@ class ModelDynamics:
     coordinate, averaged over the coordinates, in state units; `None` for a single model).
     `rollout_returns(..., members=...)` rolls each row out on a member of the caller's
     choosing (the planners' particles).
+
+    `sample=True` (probabilistic models, and ensembles of them) draws every next state from
+    the predicted Gaussian instead of taking its mean, as PETS's particles do; around the
+    ensemble's mean its variance is the members' average. Draws come from the generator that
+    `seed(s)` seeds.
     """
 
     def __init__(
@@ -176,6 +181,7 @@ class ModelDynamics:
         bound: float | None = None,
         device: str | torch.device = "cpu",
         member: str | int = "mean",
+        sample: bool = False,
     ) -> None:
         model = resolve_model(model)
         if model.data_dim != model.obs_dim:
@@ -222,6 +228,15 @@ class ModelDynamics:
             getattr(model, "size", None) if _is_ensemble(model) else None
         )
         self.member = _check_member(member, self.ensemble_size)
+        if not isinstance(sample, bool):
+            raise TypeError(f"sample must be True or False, got {sample!r}")
+        if sample and not _is_probabilistic(model):
+            raise ValueError(
+                f"sample=True draws from a probabilistic model's Gaussian; {model.name!r} was "
+                "built with probabilistic=False"
+            )
+        #: Whether each next state is drawn from the model's Gaussian (else its mean).
+        self.sample = sample
         self._generator = torch.Generator(device=self.device)
         self._generator.manual_seed(0)
         #: Whether `seed` was called (the envs seed an unseeded one at their first reset).
@@ -289,28 +304,49 @@ class ModelDynamics:
         return next_obs, reward, terminated, diverged
 
     def _predict(self, obs: Tensor, action: Tensor, members: Tensor | None) -> Tensor:
-        """The model's next state `(N, D)` of checked, clipped inputs (see `member`)."""
+        """The model's next state `(N, D)` of checked, clipped inputs (see `member`; drawn
+        from the predicted Gaussian with `sample`)."""
         if self.ensemble_size is None:
             self.last_disagreement = None
+            if self.sample:
+                return self.model.sample_step(obs, action, generator=self._generator)
             return self.model.step(obs, action)
         ensemble: Any = self.model
         if members is not None:  # the caller's rows on their members: no spread computed
             self.last_disagreement = None
-            return _step_on_members(ensemble, obs, action, members)
-        predicted = ensemble.members_step(obs, action)  # (K, N, D)
+            mean, log_var = _step_on_members(ensemble, obs, action, members, self.sample)
+            return self._draw(mean, log_var)
+        if self.sample:
+            means, log_vars = ensemble.members_distribution(obs, action)  # (K, N, D) each
+        else:
+            means, log_vars = ensemble.members_step(obs, action), None
+        n = obs.shape[0]
         self.last_disagreement = (
-            predicted.std(dim=0).mean(dim=-1)
-            if self.ensemble_size > 1
-            else predicted.new_zeros(obs.shape[0])
+            means.std(dim=0).mean(dim=-1) if self.ensemble_size > 1 else means.new_zeros(n)
         )
         if self.member == "mean":
-            return predicted.mean(dim=0)
+            # Sampling around the mean: the members' average variance (their aleatoric part).
+            average = None if log_vars is None else log_vars.exp().mean(dim=0).log()
+            return self._draw(means.mean(dim=0), average)
         if self.member == "random":
+            rows = torch.arange(n, device=self.device)
             drawn = torch.randint(
-                self.ensemble_size, (obs.shape[0],), generator=self._generator, device=self.device
+                self.ensemble_size, (n,), generator=self._generator, device=self.device
             )
-            return predicted[drawn, torch.arange(obs.shape[0], device=self.device)]
-        return predicted[int(self.member)]
+            return self._draw(
+                means[drawn, rows], None if log_vars is None else log_vars[drawn, rows]
+            )
+        k = int(self.member)
+        return self._draw(means[k], None if log_vars is None else log_vars[k])
+
+    def _draw(self, mean: Tensor, log_var: Tensor | None) -> Tensor:
+        """`mean`, or with a log-variance a draw from the Gaussian (the dynamics' generator)."""
+        if log_var is None:
+            return mean
+        noise = torch.randn(
+            mean.shape, generator=self._generator, dtype=mean.dtype, device=mean.device
+        )
+        return torch.addcmul(mean, (0.5 * log_var).exp(), noise)
 
     def _finite_rewards(
         self, obs: Tensor, action: Tensor, next_obs: Tensor, diverged: Tensor
@@ -374,7 +410,8 @@ class ModelDynamics:
             if self.model.training:
                 self.model.eval()
             actions = torch.clamp(actions, self.action_low, self.action_high)
-            if members is not None or (self.ensemble_size is not None and self.member != "mean"):
+            chosen = self.ensemble_size is not None and self.member != "mean"
+            if members is not None or chosen or self.sample:  # per-step draws or regrouping
                 return self._stepped_returns(obs, actions, discount, members)
             first, memory = self.model.step_with_memory(obs, actions[:, 0])
             if memory is not None:  # recurrent: every step starts from fresh memory
@@ -481,10 +518,20 @@ def _check_member(member: Any, size: int | None) -> str | int:
     )
 
 
-def _step_on_members(ensemble: Any, obs: Tensor, action: Tensor, members: Tensor) -> Tensor:
+def _is_probabilistic(model: TransitionModel) -> bool:
+    config: Any = model.config
+    if _is_ensemble(model):
+        return bool(config.member_config.get("probabilistic", False))
+    return bool(config.probabilistic)
+
+
+def _step_on_members(
+    ensemble: Any, obs: Tensor, action: Tensor, members: Tensor, distribution: bool
+) -> tuple[Tensor, Tensor | None]:
     """Each row of `obs` `(N, D)` stepped by its own member `members` `(N,)`, in one batched
     call: rows are grouped by member into `(K, M, D)` (M: the largest group; shorter groups
-    are padded with row 0, whose padded results are dropped), stepped, and put back."""
+    are padded with row 0, whose padded results are dropped), stepped, and put back. Returns
+    the next states and, with `distribution`, their log-variances (else None)."""
     k, n = ensemble.size, obs.shape[0]
     counts = torch.bincount(members, minlength=k)
     order = torch.argsort(members, stable=True)
@@ -493,10 +540,17 @@ def _step_on_members(ensemble: Any, obs: Tensor, action: Tensor, members: Tensor
     slot = torch.arange(n, device=obs.device) - starts[grouped_members]
     rows = torch.zeros(k, int(counts.max()), dtype=torch.int64, device=obs.device)
     rows[grouped_members, slot] = order
-    predicted = ensemble.members_step(obs[rows], action[rows])  # (K, M, D)
+    if distribution:
+        predicted, log_var = ensemble.members_distribution(obs[rows], action[rows])  # (K, M, D)
+    else:
+        predicted, log_var = ensemble.members_step(obs[rows], action[rows]), None
     result = torch.empty_like(obs)
     result[order] = predicted[grouped_members, slot]
-    return result
+    if log_var is None:
+        return result, None
+    result_log_var = torch.empty_like(obs)
+    result_log_var[order] = log_var[grouped_members, slot]
+    return result, result_log_var
 
 
 # ---------------------------------------------------------------------------------- initial states
@@ -648,7 +702,8 @@ class LearnedDynamicsEnv(gym.Env[NDArray[np.float64], NDArray[np.float32]]):
     With an `ensemble` model, `member` picks what a step predicts: `"mean"` (default), `"random"`
     (a member drawn at every step, from a stream seeded by `reset(seed=...)`) or a member
     index; `info["model_disagreement"]` is then the members' spread about the step (their std
-    per coordinate, averaged over the coordinates, in state units).
+    per coordinate, averaged over the coordinates, in state units). `sample=True` draws each
+    next state from a probabilistic model's (or member's) Gaussian, from the same stream.
 
     `info["model_diverged"]` is in every step's info. The base env's `dt`, `q_dim`,
     `state_layout`, `reward_fn` and `termination_fn` are exposed here too, so planners treat
@@ -680,6 +735,7 @@ class LearnedDynamicsEnv(gym.Env[NDArray[np.float64], NDArray[np.float32]]):
         render_mode: str | None = None,
         device: str | torch.device = "cpu",
         member: str | int = "mean",
+        sample: bool = False,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -693,6 +749,7 @@ class LearnedDynamicsEnv(gym.Env[NDArray[np.float64], NDArray[np.float32]]):
             bound=bound,
             device=device,
             member=member,
+            sample=sample,
         )
         base = self.dynamics.base_env
         self.base_env_id = self.dynamics.base_env_id
@@ -788,7 +845,7 @@ class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArr
     """`num_envs` copies of a `LearnedDynamicsEnv`, stepped together in one model call.
 
     `LearnedVectorEnv(model, base_env_id, num_envs, *, model_path=None, initial_states=None,
-    bound=None, max_episode_steps=None, device="cpu", member="mean")`: arguments as for
+    bound=None, max_episode_steps=None, device="cpu", member="mean", sample=False)`: as for
     `LearnedDynamicsEnv` (an ensemble's `info["model_disagreement"]` is then `(N,)`).
     Spaces: `single_observation_space` / `single_action_space` are the base env's,
     `observation_space` `(num_envs, D)` and `action_space` `(num_envs, A)` their batches.
@@ -849,6 +906,7 @@ class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArr
         autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
         render_mode: str | None = None,
         member: str | int = "mean",
+        sample: bool = False,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
@@ -865,6 +923,7 @@ class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArr
             bound=bound,
             device=device,
             member=member,
+            sample=sample,
         )
         base = self.dynamics.base_env
         self.base_env_id = self.dynamics.base_env_id

@@ -141,3 +141,31 @@ def test_the_envs_report_disagreement_and_repeat_random_members(ensemble):
     plain = LearnedDynamicsEnv(ensemble.members[0], ENV)
     plain.reset(seed=0)
     assert "model_disagreement" not in plain.step(np.zeros(1, dtype=np.float32))[4]
+
+
+def test_sampling_draws_from_the_members_gaussians_and_repeats_under_a_seed():
+    torch.manual_seed(0)
+    dt = gym.make(ENV).unwrapped.dt
+    ensemble = make(
+        "ensemble", member="mlp", size=K, obs_dim=2, action_dim=1, dt=dt, env_id=ENV,
+        member_config={"hidden": 16, "probabilistic": True},
+    ).double()  # fmt: skip
+    obs = torch.tensor([[0.4, -0.1]], dtype=torch.float64).expand(4000, 2)
+    action = torch.zeros(4000, 1, dtype=torch.float64)
+    dynamics = ModelDynamics(ensemble, ENV, member=1, sample=True)
+    dynamics.seed(0)
+    drawn = dynamics.step(obs, action)[0]
+    with torch.no_grad():
+        mean, log_var = ensemble.members[1].step_distribution(obs[:1], action[:1])
+    torch.testing.assert_close(
+        drawn.mean(0), mean[0], atol=0.05 * float(log_var.exp().sqrt().max()), rtol=0
+    )
+    torch.testing.assert_close(drawn.std(0), (0.5 * log_var[0]).exp(), atol=0, rtol=0.05)
+    dynamics.seed(0)
+    assert torch.equal(dynamics.step(obs, action)[0], drawn)
+    # Particles on their members draw too; a single deterministic model cannot sample.
+    members = torch.arange(12) % K
+    returns = dynamics.rollout_returns(obs[:12], torch.zeros(12, 3, 1), members=members)
+    assert returns.shape == (12,) and bool(torch.isfinite(returns).all())
+    with pytest.raises(ValueError, match="sample=True draws from a probabilistic model"):
+        ModelDynamics(make("mlp", obs_dim=2, action_dim=1, dt=dt), ENV, sample=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from ._base import LossKind, Memory, ModelConfig, TransitionModel, state_error
+from ._base import LossKind, Memory, ModelConfig, TransitionModel, gaussian_nll, state_error
 from ._normalizer import Normalizer
 from ._registry import available_models, check_config_fields, make, make_config, model_class
 
@@ -28,6 +28,7 @@ __all__ = [
     "TransitionModel",
     "available_models",
     "check_config_fields",
+    "gaussian_nll",
     "make",
     "make_config",
     "model_class",

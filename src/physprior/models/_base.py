@@ -80,6 +80,14 @@ class ModelConfig:
     `q` (decon-hnn's embedding of angular coordinates), so they are periodic in `q` whatever
     the turn an angle is on. Positions are then not normalised. `node`, `node-so` and `hnn`."""
 
+    probabilistic: bool = False
+    """Predict a Gaussian over the next state and train on its negative log-likelihood (PETS's
+    probabilistic networks). `mlp` predicts a mean and a bounded log-variance per coordinate
+    (heteroscedastic, PETS's head); every other state model keeps its deterministic step as
+    the mean and learns one noise scale per coordinate of the one-step state change
+    (homoscedastic), `log_noise`, in units of the training state change's std. Not for the
+    recurrent or pixel models."""
+
     #: Whether the model reads its positions through `angle_embedding` when asked to.
     supports_angle_embedding: ClassVar[bool] = False
 
@@ -157,6 +165,10 @@ class TransitionModel(nn.Module, abc.ABC):
     #: Whether the trainer fits the model as one (an `ensemble` trains member by member with
     #: `physprior.training.train_ensemble` instead).
     trained_as_one: ClassVar[bool] = True
+    #: Whether `probabilistic=True` is available (memoryless state models).
+    supports_probabilistic: ClassVar[bool] = True
+    #: Whether the model predicts its own variance (else a learned `log_noise` is its scale).
+    heteroscedastic: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -164,6 +176,17 @@ class TransitionModel(nn.Module, abc.ABC):
         self.state_norm = Normalizer(config.obs_dim)
         self.action_norm = Normalizer(config.action_dim)
         self.delta_norm = Normalizer(config.obs_dim)
+        self.log_noise: nn.Parameter | None = None
+        if config.probabilistic:
+            if not type(self).supports_probabilistic:
+                raise ValueError(
+                    f"probabilistic=True is for the memoryless state models (mlp, node, "
+                    f"node-so, hnn, srnn, vin, ...), not {type(self).name!r}"
+                )
+            if not type(self).heteroscedastic:
+                # log std of the one-step state change, in units of its training std: 0 starts
+                # the noise as large as a typical step, and the likelihood shrinks it.
+                self.log_noise = nn.Parameter(torch.zeros(config.obs_dim))
 
     # ------------------------------------------------------------------ dims
     @property
@@ -256,6 +279,58 @@ class TransitionModel(nn.Module, abc.ABC):
             states.append(z)
         return torch.stack(states, dim=1)
 
+    # ------------------------------------------------------------------ probabilistic
+    def step_distribution(self, z: Tensor, u: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """`(mean (B, D), log_var (B, D))` of the next state's Gaussian, in state units, for a
+        `probabilistic` model at `z` `(B, D)` under `u` `(B, A)`."""
+        if not self.config.probabilistic:
+            raise ValueError(f"{self.name!r} was built with probabilistic=False: no variance")
+        z = self._check_state(z)
+        return self._distribution(z, self._check_action(u, z.shape[0]))
+
+    def sample_step(
+        self, z: Tensor, u: Tensor | None = None, *, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """A next state `(B, D)` drawn from `step_distribution(z, u)`."""
+        mean, log_var = self.step_distribution(z, u)
+        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
+        return torch.addcmul(mean, (0.5 * log_var).exp(), noise)
+
+    def _distribution(self, z: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
+        """`(mean, log_var)` of checked inputs: the deterministic step and the learned
+        homoscedastic noise (heteroscedastic models override this)."""
+        mean = self.step_with_memory(z, u)[0]
+        assert self.log_noise is not None
+        log_var = 2.0 * (self.log_noise + self.delta_norm.std.log())
+        return mean, log_var.expand_as(mean)
+
+    def _variance_penalty(self) -> Tensor | float:
+        """A term the likelihood loss adds (PETS's penalty on its log-variance bounds)."""
+        return 0.0
+
+    def _likelihood_loss(
+        self, states: Tensor, actions: Tensor, initial_states: Tensor | None
+    ) -> Tensor:
+        """The Gaussian negative log-likelihood (without its constant) of windows: one-step
+        predictions from observed states (`single`) or along the mean rollout
+        (`recurrent`), errors and variances in units of the training state change."""
+        b, t1, d = states.shape
+        if self.config.train_mode == "single" and initial_states is None:
+            u = actions.reshape(b * (t1 - 1), actions.shape[-1])
+            mean, log_var = self._distribution(states[:, :-1].reshape(-1, d), u)
+            mean, log_var = mean.reshape(b, t1 - 1, d), log_var.reshape(b, t1 - 1, d)
+        else:
+            z = states[:, 0] if initial_states is None else initial_states
+            means, log_vars = [], []
+            for t in range(t1 - 1):
+                z, step_log_var = self._distribution(z, actions[:, t])
+                means.append(z)
+                log_vars.append(step_log_var)
+            mean, log_var = torch.stack(means, 1), torch.stack(log_vars, 1)
+        scale = self.delta_norm.std
+        nll = gaussian_nll((mean - states[:, 1:]) / scale, log_var - 2.0 * scale.log())
+        return nll + self._variance_penalty()
+
     # ------------------------------------------------------------------ training
     def training_loss(
         self,
@@ -270,8 +345,16 @@ class TransitionModel(nn.Module, abc.ABC):
         `single` mode predicts each `z_{t+1}` from the observed `z_t`; `recurrent` mode rolls
         out from the first state (or from `initial_states (B, D)`, the refined initial states
         of initial-state optimisation) and compares every predicted state. Errors are measured
-        in normalised state units so that no coordinate dominates.
+        in normalised state units so that no coordinate dominates. A `probabilistic` model
+        trains on the Gaussian negative log-likelihood instead (its `loss` must be "l2").
         """
+        if self.config.probabilistic:
+            if loss != "l2":
+                raise ValueError(
+                    f"a probabilistic model trains on the Gaussian likelihood; loss must be "
+                    f"'l2', got {loss!r}"
+                )
+            return self._likelihood_loss(states, actions, initial_states)
         b, t1, d = states.shape
         if self.config.train_mode == "single" and initial_states is None:
             z = states[:, :-1].reshape(-1, d)
@@ -320,6 +403,13 @@ class TransitionModel(nn.Module, abc.ABC):
     def extra_repr(self) -> str:
         c = self.config
         return f"obs_dim={c.obs_dim}, action_dim={c.action_dim}, layout={c.state_layout}, dt={c.dt}"
+
+
+def gaussian_nll(diff: Tensor, log_var: Tensor) -> Tensor:
+    """The mean Gaussian negative log-likelihood, without its constant and factor 1/2, of
+    errors `diff` under log-variances `log_var` (broadcastable, the same units):
+    `mean(diff^2 exp(-log_var) + log_var)` (PETS's loss)."""
+    return (diff.square() * torch.exp(-log_var) + log_var).mean()
 
 
 def state_error(predicted: Tensor, target: Tensor, scale: Tensor, loss: LossKind) -> Tensor:

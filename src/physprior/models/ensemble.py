@@ -68,6 +68,10 @@ class EnsembleConfig(ModelConfig):
             )
         if not 1 <= self.size <= MAX_SIZE:
             raise ValueError(f"size must be in [1, {MAX_SIZE}], got {self.size}")
+        if self.probabilistic:
+            raise ValueError(
+                "probabilistic is a member's field: pass member_config={'probabilistic': True}"
+            )
         shared = sorted(set(self.member_config) & set(DATA_FIELDS))
         if shared:
             raise ValueError(
@@ -109,6 +113,7 @@ class Ensemble(TransitionModel):
     """
 
     name = "ensemble"
+    supports_probabilistic = False
     config_class = EnsembleConfig
     config: EnsembleConfig
     trained_as_one = False
@@ -168,12 +173,22 @@ class Ensemble(TransitionModel):
         key = (reference.dtype, reference.device)
         if key not in self._template:
             template = copy.deepcopy(first)
-            # functional_call calls `forward`; a member's transition is `step_with_memory`.
-            template.forward = template.step_with_memory
+            # functional_call calls `forward`: one entry point for the two member methods.
+            template.forward = _MemberCall(template)
             self._template[key] = template
         chosen = self._template[key]
         chosen.train(self.training)  # ODE members pick their integrator by mode
         return chosen
+
+    def _checked_member_inputs(self, z: Tensor, u: Tensor | None) -> tuple[Tensor, Tensor]:
+        """`(K, B, D)` states and `(K, B, A)` actions from shared or per-member inputs."""
+        z = self._member_batch(z, self.obs_dim, "state")
+        if u is None:
+            u = z.new_zeros(self.size, z.shape[1], self.action_dim)
+        u = self._member_batch(u, self.action_dim, "action")
+        if u.shape[1] != z.shape[1]:
+            raise ValueError(f"action has batch {u.shape[1]}, the state has {z.shape[1]}")
+        return z, u
 
     def members_step_with_memory(
         self, z: Tensor, u: Tensor | None = None, memory: Memory = None
@@ -181,20 +196,14 @@ class Ensemble(TransitionModel):
         """Every member's next state `(K, B, D)` from `z` `(B, D)` (shared) or `(K, B, D)`
         (one state per member), under `u` `(B, A)` or `(K, B, A)`, with each member's
         recurrent memory (stacked along K; `None` at the start)."""
-        k = self.size
-        z = self._member_batch(z, self.obs_dim, "state")
-        if u is None:
-            u = z.new_zeros(k, z.shape[1], self.action_dim)
-        u = self._member_batch(u, self.action_dim, "action")
-        if u.shape[1] != z.shape[1]:
-            raise ValueError(f"action has batch {u.shape[1]}, the state has {z.shape[1]}")
+        z, u = self._checked_member_inputs(z, u)
         params, buffers = self._stacked_state()
         template = self._member_template()
 
         def one_member(
             p: dict[str, Tensor], b: dict[str, Tensor], z: Tensor, u: Tensor, m: Memory
         ) -> tuple[Tensor, Any]:
-            z_next, m_next = functional_call(template, (p, b), (z, u, m), tie_weights=False)
+            z_next, m_next = functional_call(template, (p, b), ("step", z, u, m), tie_weights=False)
             return z_next, () if m_next is None else m_next  # vmap maps tensors, not None
 
         memory_dims = None if memory is None else 0
@@ -206,6 +215,25 @@ class Ensemble(TransitionModel):
     def members_step(self, z: Tensor, u: Tensor | None = None) -> Tensor:
         """Every member's next state `(K, B, D)`; see `members_step_with_memory`."""
         return self.members_step_with_memory(z, u)[0]
+
+    def members_distribution(self, z: Tensor, u: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Every probabilistic member's Gaussian over the next state: `(mean, log_var)`, each
+        `(K, B, D)` in state units, from shared `(B, D)` or per-member `(K, B, D)` states."""
+        if not self.config.member_config.get("probabilistic", False):
+            raise ValueError("the members were built with probabilistic=False: no variance")
+        z, u = self._checked_member_inputs(z, u)
+        params, buffers = self._stacked_state()
+        template = self._member_template()
+
+        def one_member(
+            p: dict[str, Tensor], b: dict[str, Tensor], z: Tensor, u: Tensor
+        ) -> tuple[Tensor, Tensor]:
+            out: tuple[Tensor, Tensor] = functional_call(
+                template, (p, b), ("distribution", z, u, None), tie_weights=False
+            )
+            return out
+
+        return vmap(one_member)(params, buffers, z, u)
 
     def members_rollout(
         self, z0: Tensor, actions: Tensor | None = None, *, steps: int | None = None
@@ -292,3 +320,16 @@ class Ensemble(TransitionModel):
 def _stack(tensors: list[dict[str, Tensor]]) -> dict[str, Tensor]:
     """`{name: (K, ...)}` from K members' `{name: (...)}`."""
     return {name: torch.stack([t[name] for t in tensors]) for name in tensors[0]}
+
+
+class _MemberCall:
+    """A member's `forward` for `functional_call`: `("step", z, u, memory)` is its
+    `step_with_memory`, `("distribution", z, u, None)` its Gaussian `_distribution`."""
+
+    def __init__(self, member: nn.Module) -> None:
+        self.member: Any = member
+
+    def __call__(self, method: str, z: Tensor, u: Tensor, memory: Memory) -> Any:
+        if method == "step":
+            return self.member.step_with_memory(z, u, memory)
+        return self.member._distribution(z, u)

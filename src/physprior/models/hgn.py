@@ -211,6 +211,7 @@ class HGN(TransitionModel):
     """
 
     name: ClassVar[str] = "hgn"
+    supports_probabilistic = False
     config_class: ClassVar[type[ModelConfig]] = HGNConfig
     supports_initial_states: ClassVar[bool] = False
     #: How the physics envs draw this model's frames (`physprior.data.render_frames`).

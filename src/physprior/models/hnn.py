@@ -10,7 +10,7 @@ from torch import Tensor
 
 from physprior.integrators import get_integrator
 
-from ._base import LossKind, Memory, ModelConfig, TransitionModel, state_error
+from ._base import LossKind, Memory, ModelConfig, TransitionModel, gaussian_nll, state_error
 from ._hamiltonian import (
     ENERGY_FORMS,
     SMOOTH_ACTIVATIONS,
@@ -259,4 +259,14 @@ class HNN(TransitionModel):
             midpoints.reshape(b * (t1 - 1), d), actions.reshape(b * (t1 - 1), self.action_dim)
         )
         scale = self.delta_norm.std / self.dt
+        if self.config.probabilistic:
+            # The rate error over dt is a state-change error: the same noise scale, log_noise.
+            if loss != "l2":
+                raise ValueError(
+                    f"a probabilistic model trains on the Gaussian likelihood; loss must be "
+                    f"'l2', got {loss!r}"
+                )
+            assert self.log_noise is not None
+            error = (predicted.reshape(b, t1 - 1, d) - rates) / scale
+            return gaussian_nll(error, 2.0 * self.log_noise)
         return state_error(predicted.reshape(b, t1 - 1, d), rates, scale, loss)

@@ -6,7 +6,8 @@ import dataclasses
 from typing import Literal, final
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+from torch.nn import functional as F
 
 from ._base import Memory, ModelConfig, TransitionModel
 from ._normalized_mlp import FoldedMLP, NormalizedMLP
@@ -44,10 +45,15 @@ class MLPDelta(TransitionModel):
     units, so a zero output predicts the mean change. Inputs are normalised with `state_norm`
     and `action_norm`. Shapes: `z (B, D)`, `u (B, A)`, output `(B, D)`; units are the data's.
 
-    This is the deterministic core of mbrl-lib's `GaussianMLP` (the default model of PETS and
-    MBPO): the same normalised inputs and state-change target, without its probabilistic head
-    (predicted variance) and ensemble, which belong to a later issue; it is trained with the
-    trainer's L2 or L1 loss instead of a Gaussian log-likelihood. No physics prior.
+    This is mbrl-lib's `GaussianMLP` (the default model of PETS and MBPO): the same normalised
+    inputs and state-change target. By default deterministic, trained with the trainer's L2 or
+    L1 loss. With `probabilistic=True` it is PETS's probabilistic network: the last layer also
+    emits a log-variance per coordinate of the normalised state change, softly bounded between
+    learned limits (`max_log_var` from 0.5, `min_log_var` from -10, PETS's initial values:
+    `max - softplus(max - v)`, then `min + softplus(v - min)`), trained on the Gaussian
+    negative log-likelihood plus PETS's `0.01 * (sum max_log_var - sum min_log_var)`, which
+    keeps the limits tight (mbrl-lib keeps them fixed unless `learn_logvar_bounds`; PETS
+    learns them). Ensembles of it: `make("ensemble", member="mlp", ...)`. No physics prior.
 
     With `normalize=False` the step is `z + dt * net(z, u)` on raw coordinates: the residual
     network ("ResNet") the VIN authors use as their baseline (`hidden=1000, layers=1,
@@ -57,23 +63,40 @@ class MLPDelta(TransitionModel):
     name = "mlp"
     config_class = MLPDeltaConfig
     config: MLPDeltaConfig
+    heteroscedastic = True
 
     def __init__(self, config: MLPDeltaConfig) -> None:
         super().__init__(config)
+        d = config.obs_dim
         self.net = NormalizedMLP(
-            config.obs_dim,
+            d,
             config.action_dim,
-            config.obs_dim,
+            2 * d if config.probabilistic else d,  # [state change, log-variance]
             config.hidden,
             config.layers,
             config.activation,
         )
+        if config.probabilistic:
+            self.max_log_var = nn.Parameter(torch.full((d,), 0.5))
+            self.min_log_var = nn.Parameter(torch.full((d,), -10.0))
 
     def step_with_memory(
         self, z: Tensor, u: Tensor, memory: Memory = None
     ) -> tuple[Tensor, Memory]:
         net = self._folded()
-        return torch.add(z, net(z, net.input_bias(u))), None
+        return torch.add(z, net(z, net.input_bias(u))[:, : self.obs_dim]), None
+
+    def _distribution(self, z: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
+        net = self._folded()
+        out = net(z, net.input_bias(u))
+        d = self.obs_dim
+        raw = out[:, d:]  # the normalised change's log-variance, softly bounded:
+        bounded = self.max_log_var - F.softplus(self.max_log_var - raw)
+        bounded = self.min_log_var + F.softplus(bounded - self.min_log_var)
+        return z + out[:, :d], bounded + 2.0 * self.delta_norm.std.log()
+
+    def _variance_penalty(self) -> Tensor:
+        return 0.01 * (self.max_log_var.sum() - self.min_log_var.sum())
 
     def rollout(
         self, z0: Tensor, actions: Tensor | None = None, *, steps: int | None = None
@@ -86,8 +109,9 @@ class MLPDelta(TransitionModel):
         net = self._folded()
         biases = net.input_biases(actions)
         states = [z]
+        d = self.obs_dim
         for t in range(actions.shape[1]):
-            z = torch.add(z, net(z, biases[t]))
+            z = torch.add(z, net(z, biases[t])[:, :d])
             states.append(z)
         return torch.stack(states, dim=1)
 
@@ -95,11 +119,15 @@ class MLPDelta(TransitionModel):
         """The network with input normalisation and the state-change scale folded in:
         `folded(z, input_bias(u)) = delta_norm.inverse(net(state_norm(z), action_norm(u)))`.
         The same function as the plain network (to rounding) in fewer, larger operations."""
+        scale, offset = self.delta_norm.std, self.delta_norm.mean
+        if self.config.probabilistic:  # the log-variance rows stay in normalised units
+            scale = torch.cat((scale, torch.ones_like(scale)))
+            offset = torch.cat((offset, torch.zeros_like(offset)))
         return self.net.fold(
             in_mean=self.state_norm.mean,
             in_std=self.state_norm.std,
             action_mean=self.action_norm.mean,
             action_std=self.action_norm.std,
-            out_scale=self.delta_norm.std,
-            out_offset=self.delta_norm.mean,
+            out_scale=scale,
+            out_offset=offset,
         )

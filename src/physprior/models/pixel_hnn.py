@@ -98,6 +98,7 @@ class PixelHNN(TransitionModel):
     """
 
     name: ClassVar[str] = "pixel-hnn"
+    supports_probabilistic = False
     config_class: ClassVar[type[ModelConfig]] = PixelHNNConfig
     supports_initial_states: ClassVar[bool] = False
     frame_style: ClassVar[str] = "hgn"

@@ -140,6 +140,7 @@ class PixelVIN(TransitionModel):
     """
 
     name: ClassVar[str] = "pixel-vin"
+    supports_probabilistic = False
     config_class: ClassVar[type[ModelConfig]] = PixelVINConfig
     supports_initial_states: ClassVar[bool] = False
     #: How the physics envs draw this model's frames (`physprior.data.render_frames`).

@@ -81,6 +81,7 @@ class RNN(TransitionModel):
     name = "rnn"
     config_class = RNNConfig
     config: RNNConfig
+    supports_probabilistic = False
 
     def __init__(self, config: RNNConfig) -> None:
         super().__init__(config)
@@ -117,6 +118,7 @@ class LSTM(TransitionModel):
     name = "lstm"
     config_class = LSTMConfig
     config: LSTMConfig
+    supports_probabilistic = False
 
     def __init__(self, config: LSTMConfig) -> None:
         super().__init__(config)
