@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -68,3 +69,45 @@ def fit_model(
     optimizer.zero_grad(set_to_none=True)
     model.eval()
     return mean
+
+
+def fit_ensemble(
+    ensemble: TransitionModel,
+    states: Tensor,
+    actions: Tensor,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    seed: int,
+    index: int,
+) -> list[float]:
+    """Refit every member of `ensemble` on its own bootstrap resample of the windows
+    `states (N, T+1, D)`, `actions (N, T, A)` (drawn afresh at each refit `index`, as
+    mbrl-lib's bootstrap iterator does per training run), each with a fresh AdamW, warm-started
+    from its current weights; the ensemble's own normalisers are refitted on all the windows.
+    Returns each member's last-epoch loss. Deterministic in `(seed, index)`."""
+    members: Any = getattr(ensemble, "members", None)
+    if members is None:
+        raise TypeError(f"fit_ensemble needs an ensemble, got {type(ensemble).__name__}")
+    ensemble.fit_normalization(states.to(ensemble.dtype), actions.to(ensemble.dtype))
+    n = states.shape[0]
+    losses = []
+    for k, member in enumerate(members):
+        generator = torch.Generator().manual_seed(derive_seed(seed, index, f"bootstrap-{k}"))
+        rows = torch.randint(n, (n,), generator=generator)
+        optimizer = torch.optim.AdamW(member.parameters(), lr=lr, weight_decay=weight_decay)
+        losses.append(
+            fit_model(
+                member,
+                optimizer,
+                states[rows],
+                actions[rows],
+                epochs=epochs,
+                batch_size=batch_size,
+                seed=derive_seed(seed, index, f"member-{k}"),
+            )
+        )
+    ensemble.eval()
+    return losses

@@ -86,6 +86,38 @@ class PlanCommandConfig:
 
 
 @dataclass(frozen=True)
+class MBRLCommandConfig:
+    """`physprior mbrl`: a model-based RL loop on the real env, learning as it goes."""
+
+    env_id: str
+    """The real environment to learn in."""
+    out: str
+    """Run folder: `checkpoint/` (data, ensemble, state), `results.json`, the curve PNG."""
+    steps: int
+    """Real env steps."""
+    algo: Literal["pets"] = "pets"
+    """The loop: PETS (plan through the ensemble, refit it every episode)."""
+    model: str = "mlp"
+    """Member model name."""
+    ensemble: int = 5
+    """Members K."""
+    planner: Literal["cem", "mppi", "icem"] = "cem"
+    """Planner of the loop."""
+    seed: int = 0
+    """Seed of everything in the run."""
+    model_config: tuple[tuple[str, object], ...] = ()
+    """Member config fields as (name, value) pairs."""
+    planner_config: tuple[tuple[str, object], ...] = ()
+    """Planner settings as (name, value) pairs over PETS's."""
+    loop_config: tuple[tuple[str, object], ...] = ()
+    """Loop settings (`PETSConfig` fields) as (name, value) pairs."""
+    resume: bool = False
+    """Continue the run in `out`."""
+    progress: bool = True
+    """Show a progress bar."""
+
+
+@dataclass(frozen=True)
 class TrainCommandConfig:
     """`physprior train`: fit a model to a transitions dataset."""
 
@@ -266,6 +298,49 @@ def _cmd_plan(config: PlanCommandConfig) -> int:
         f"{config.planner} with {config.model_dir} on {config.env_id}: return "
         f"{result['mean_return']:.4g} +- {result['std_return']:.3g} over {config.episodes} "
         f"episodes, {result['decision_ms_mean']:.1f} ms per action"
+    )
+    return 0
+
+
+def _cmd_mbrl(config: MBRLCommandConfig) -> int:
+    import dataclasses as dc
+
+    from physprior.agents.pets import PETSConfig, run_pets
+
+    # The loop's own settings; the model, ensemble, planner and seed have their own flags.
+    flagged = {"model", "model_kwargs", "ensemble", "planner", "planner_kwargs", "seed"}
+    fields = {f.name for f in dc.fields(PETSConfig)} - flagged
+    loop: dict[str, Any] = dict(config.loop_config)
+    unknown = sorted(set(loop) - fields)
+    if unknown:
+        valid = ", ".join(sorted(fields))
+        raise ValueError(f"--loop {', '.join(unknown)}: not a loop setting; valid: {valid}")
+    pets = PETSConfig(
+        **{
+            **loop,
+            "model": config.model,
+            "model_kwargs": dict(config.model_config),
+            "ensemble": config.ensemble,
+            "planner": config.planner,
+            "planner_kwargs": dict(config.planner_config),
+            "seed": config.seed,
+        }
+    )
+    result = run_pets(
+        config.env_id,
+        pets,
+        config.steps,
+        config.out,
+        resume=config.resume,
+        progress=config.progress,
+    )
+    returns = result["curve"]["returns"]
+    last = returns[-5:]
+    print(
+        f"PETS with {config.ensemble} {config.model} members on {config.env_id}: "
+        f"{result['steps']} real steps, {result['episodes']} episodes, mean return of the last "
+        f"{len(last)} {sum(last) / len(last):.4g}, {result['decision_ms_mean']:.1f} ms per "
+        f"action; results in {config.out}"
     )
     return 0
 
@@ -668,6 +743,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--no-progress", action="store_true", help=_NO_PROGRESS)
 
+    mbrl = sub.add_parser("mbrl", help="a model-based RL loop (PETS) learning on the real env")
+    mbrl.add_argument("env_id", help="the real environment")
+    mbrl.add_argument("--algo", choices=["pets"], default="pets", help="the loop (PETS)")
+    mbrl.add_argument("--model", default="mlp", help="member model (default: %(default)s)")
+    mbrl.add_argument(
+        "--ensemble", type=_int_at_least(1), default=5, metavar="K", help="members (default: 5)"
+    )
+    mbrl.add_argument("--steps", type=_COUNT, required=True, help="real env steps")
+    mbrl.add_argument("--out", required=True, help="run folder")
+    mbrl.add_argument(
+        "--planner", choices=["cem", "mppi", "icem"], default="cem", help="default: cem"
+    )
+    mbrl.add_argument("--seed", type=_SEED, default=0, help=_SEED_HELP)
+    mbrl.add_argument("--resume", action="store_true", help="continue the run in --out")
+    mbrl.add_argument("--no-progress", action="store_true", help=_NO_PROGRESS)
+    mbrl.add_argument(
+        "--set", nargs="+", default=[], metavar="KEY=VALUE", help="member config fields"
+    )
+    mbrl.add_argument(
+        "--plan",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="planner settings over PETS's, e.g. --plan population=100 particles=5",
+    )
+    mbrl.add_argument(
+        "--loop",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="loop settings, e.g. --loop initial_steps=500 model_epochs=10",
+    )
+
     bench = sub.add_parser("bench", help="run a benchmark suite that reproduces a paper's results")
     bench.add_argument("suite", help="suite name, e.g. srnn-threebody or hnn-toy")
     bench.add_argument(
@@ -856,6 +964,7 @@ _RESUME_HINTS = {
     "demo": "; finished stages are saved, the same command resumes",
     "train": "; add --resume to the same command to continue from the last checkpoint",
     "collect": "; add --resume to the same command to continue from the last flush",
+    "mbrl": "; add --resume to the same command to continue from the last episode",
 }
 
 
@@ -940,6 +1049,24 @@ def _dispatch(args: argparse.Namespace) -> int:
                     seed=args.seed,
                     max_episode_steps=args.max_episode_steps,
                     planner_config=_parse_model_config(args.set),
+                    progress=not args.no_progress,
+                )
+            )
+        if args.command == "mbrl":
+            return _cmd_mbrl(
+                MBRLCommandConfig(
+                    env_id=args.env_id,
+                    out=args.out,
+                    steps=args.steps,
+                    algo=args.algo,
+                    model=args.model,
+                    ensemble=args.ensemble,
+                    planner=args.planner,
+                    seed=args.seed,
+                    model_config=_parse_model_config(args.set),
+                    planner_config=_parse_model_config(args.plan),
+                    loop_config=_parse_model_config(args.loop),
+                    resume=args.resume,
                     progress=not args.no_progress,
                 )
             )

@@ -23,6 +23,7 @@ __all__ = [
     "place_legend",
     "plot_error_curves",
     "plot_frames",
+    "plot_learning_curves",
     "plot_returns",
     "plot_trajectories",
 ]
@@ -159,6 +160,52 @@ def plot_returns(
     ax.set_xlabel("episode return")
     ax.set_title(title)
     ax.grid(True, axis="x", alpha=0.3)
+    return _save(figure, path)
+
+
+def plot_learning_curves(
+    curves: Mapping[str, Sequence[tuple[Sequence[float], Sequence[float]]]],
+    path: str | os.PathLike[str],
+    *,
+    title: str = "Return against real environment steps",
+) -> Path:
+    """Learning curves: per agent, a line of the mean episode return against real env steps
+    over its seeds, and a band from the lowest to the highest seed.
+
+    `curves[agent]` holds one `(steps, returns)` per seed: the real env steps at which each
+    episode ended and its return. Seeds are compared on a common grid of steps, each holding
+    the return of its latest finished episode (nothing before its first)."""
+    plt = _pyplot()
+    figure, ax = plt.subplots(figsize=(7, 4.2))
+    distinct_colors(ax, len(curves))
+    for name, given in curves.items():
+        runs = [(np.asarray(s, float), np.asarray(r, float)) for s, r in given if len(s)]
+        if not runs:
+            continue
+        grid = np.unique(np.concatenate([s for s, _ in runs]))
+        rows = []
+        for steps, returns in runs:
+            index = np.searchsorted(steps, grid, side="right") - 1
+            rows.append(np.where(index >= 0, returns[np.clip(index, 0, None)], np.nan))
+        table = np.vstack(rows)
+        with np.errstate(invalid="ignore"):
+            mean = np.nanmean(table, axis=0) if len(rows) > 1 else table[0]
+        label = name if len(rows) == 1 else f"{name} ({len(rows)} seeds)"
+        (line,) = ax.step(grid, mean, where="post", label=label)
+        if len(rows) > 1:
+            ax.fill_between(
+                grid,
+                np.nanmin(table, axis=0),
+                np.nanmax(table, axis=0),
+                step="post",
+                alpha=0.2,
+                color=line.get_color(),
+            )
+    ax.set_xlabel("real environment steps")
+    ax.set_ylabel("episode return")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    place_legend(ax, len(curves))
     return _save(figure, path)
 
 
