@@ -8,11 +8,14 @@ with a physprior transition model and SB3's SAC. One loop over real env steps:
    uniformly at random, as SB3's SAC does.
 2. Every `model_train_every` steps from `learning_starts` on, the model is refitted in memory
    on all real transitions (`from_replay_buffer` -> `make_windows`; warm-started, one AdamW
-   optimiser over the whole run).
+   optimiser over the whole run). With `ensemble=K` (MBPO's own setting) the model is an
+   ensemble of K members, each refitted on its own bootstrap resample (a fresh AdamW per
+   refit), and each branched step steps every row on a member drawn at random (sampling
+   its Gaussian when the members are probabilistic).
 3. Every `rollout_every` steps (once a model exists), `rollouts_per_step * rollout_every`
    start states are drawn uniformly from the real data and rolled out `rollout_length` steps
    through `ModelDynamics` (the model plus the base env's reward, termination and divergence
-   bound), with actions from SAC's current stochastic policy. Every non-diverged model
+   bound; the length follows `rollout_schedule` if given), with actions from SAC's current stochastic policy. Every non-diverged model
    transition goes to the model pool `D_model`; a row stops after a termination or divergence.
 4. SAC takes `gradient_steps` gradient steps on batches of which a fraction `real_ratio` comes
    from `D_env` and the rest from `D_model` (`MixedReplayBuffer.sample`).
@@ -57,7 +60,7 @@ from physprior.training import load_model, save_model
 
 from ._collect_sac import folderless_logger
 from ._mbpo_buffers import MixedReplayBuffer
-from ._mbpo_fit import derive_seed, fit_model
+from ._mbpo_fit import derive_seed, fit_ensemble, fit_model
 
 __all__ = ["MBPO", "MBPOConfig"]
 
@@ -110,7 +113,15 @@ class MBPOConfig:
     """States per training window (2: one-step targets, the MBRL standard; more: the model
     rolls through `model_window - 1` steps in `recurrent` train mode)."""
     rollout_length: int = 1
-    """Model steps per branched rollout (MBPO's k)."""
+    """Model steps per branched rollout (MBPO's k); the most, with `rollout_schedule`."""
+    rollout_schedule: tuple[int, int, int] | None = None
+    """MBPO's linear schedule of k, `(start, end, first_length)` in real env steps: k is
+    `first_length` until `start`, grows linearly to `rollout_length` at `end`, and stays
+    there (MBPO's `[a, b, x, y]` with epochs as real steps); None: always `rollout_length`."""
+    ensemble: int | None = None
+    """Members K of an ensemble of `model` (MBPO's 7); every branched step steps each row on a
+    member drawn at random, drawing from its Gaussian if the members are probabilistic (as
+    MBPO does). None: one model."""
     rollouts_per_step: int = 400
     """Branched rollouts started per real env step (MBPO's M)."""
     rollout_every: int = 250
@@ -175,6 +186,28 @@ class MBPOConfig:
                 raise ValueError(f"MBPOConfig.{name} must be a finite number >= 0, got {value!r}")
         if self.model_lr <= 0:
             raise ValueError(f"MBPOConfig.model_lr must be positive, got {self.model_lr!r}")
+        if self.ensemble is not None and (
+            isinstance(self.ensemble, bool)
+            or not isinstance(self.ensemble, int)
+            or self.ensemble < 1
+        ):
+            raise ValueError(
+                f"MBPOConfig.ensemble must be a positive integer or None, got {self.ensemble!r}"
+            )
+        if self.rollout_schedule is not None:
+            schedule = self.rollout_schedule
+            valid = (
+                isinstance(schedule, (tuple, list))
+                and len(schedule) == 3
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in schedule)
+                and 0 <= schedule[0] < schedule[1]
+                and 1 <= schedule[2] <= self.rollout_length
+            )
+            if not valid:
+                raise ValueError(
+                    "MBPOConfig.rollout_schedule must be (start, end, first_length) with "
+                    f"0 <= start < end and 1 <= first_length <= rollout_length, got {schedule!r}"
+                )
         if self.bound is not None and not self.bound > 0:
             raise ValueError(f"MBPOConfig.bound must be positive or None, got {self.bound!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -203,6 +236,14 @@ class MBPOConfig:
         """Capacity of the model buffer, in transitions."""
         return self.rollouts_per_step * self.rollout_length * self.model_retain_steps
 
+    def rollout_length_at(self, real_steps: int) -> int:
+        """The branched rollouts' length k after `real_steps` real env steps."""
+        if self.rollout_schedule is None:
+            return self.rollout_length
+        start, end, first = self.rollout_schedule
+        progress = min(max((real_steps - start) / (end - start), 0.0), 1.0)
+        return int(first + progress * (self.rollout_length - first))
+
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-ready dict."""
         return dataclasses.asdict(self)
@@ -213,6 +254,8 @@ class MBPOConfig:
         unknown = sorted(set(raw) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise ValueError(f"unknown MBPOConfig field(s): {', '.join(unknown)}")
+        if isinstance(raw.get("rollout_schedule"), list):  # JSON has no tuples
+            raw = {**raw, "rollout_schedule": tuple(raw["rollout_schedule"])}
         return cls(**raw)
 
 
@@ -254,20 +297,37 @@ class MBPO:
             raise TypeError(f"{env_id} lacks the physprior env contract (dt, q_dim, reward_fn)")
 
         # The model's initialisation draws from its own seed, not from SAC's random stream.
+        dims = {
+            "obs_dim": int(obs_space.shape[0]),
+            "action_dim": int(act_space.shape[0]),
+            "q_dim": int(base.q_dim),
+            "state_layout": str(base.state_layout),
+            "dt": float(base.dt),
+            "env_id": env_id,
+        }
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(config.seed, 0, "model-init"))
-            self.model: TransitionModel = make(
-                config.model,
-                obs_dim=int(obs_space.shape[0]),
-                action_dim=int(act_space.shape[0]),
-                q_dim=int(base.q_dim),
-                state_layout=str(base.state_layout),
-                dt=float(base.dt),
-                env_id=env_id,
-                **config.model_kwargs,
-            )
+            if config.ensemble is None:
+                self.model: TransitionModel = make(config.model, **dims, **config.model_kwargs)
+            else:
+                self.model = make(
+                    "ensemble",
+                    member=config.model,
+                    size=config.ensemble,
+                    member_config=dict(config.model_kwargs),
+                    **dims,
+                )
         self.model.to(config.device).eval()
-        self.dynamics = ModelDynamics(self.model, env_id, bound=config.bound, device=config.device)
+        probabilistic = bool(config.model_kwargs.get("probabilistic", False))
+        self.dynamics = ModelDynamics(
+            self.model,
+            env_id,
+            bound=config.bound,
+            device=config.device,
+            member="mean" if config.ensemble is None else "random",
+            sample=probabilistic,
+        )
+        self.dynamics.seed(derive_seed(config.seed, 0, "model-draws"))
         self._model_optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.model_lr, weight_decay=config.model_weight_decay
         )
@@ -411,15 +471,29 @@ class MBPO:
         states, actions = make_windows(dataset, cfg.model_window).to_torch(
             self.model.dtype, device=cfg.device
         )
-        loss = fit_model(
-            self.model,
-            self._model_optimizer,
-            states,
-            actions,
-            epochs=cfg.model_epochs,
-            batch_size=cfg.model_batch_size,
-            seed=derive_seed(cfg.seed, self.model_fits, "model-fit"),
-        )
+        if cfg.ensemble is None:
+            loss = fit_model(
+                self.model,
+                self._model_optimizer,
+                states,
+                actions,
+                epochs=cfg.model_epochs,
+                batch_size=cfg.model_batch_size,
+                seed=derive_seed(cfg.seed, self.model_fits, "model-fit"),
+            )
+        else:  # every member on its own bootstrap resample, as MBPO's ensemble
+            losses = fit_ensemble(
+                self.model,
+                states,
+                actions,
+                epochs=cfg.model_epochs,
+                batch_size=cfg.model_batch_size,
+                lr=cfg.model_lr,
+                weight_decay=cfg.model_weight_decay,
+                seed=cfg.seed,
+                index=self.model_fits,
+            )
+            loss = float(np.mean(losses))
         self.model_fits += 1
         self.history.append({"step": self.real_steps, "windows": len(states), "loss": loss})
 
@@ -431,7 +505,7 @@ class MBPO:
         index = self._branch_rng.integers(0, buffer.real_size(), size=n)
         obs = torch.as_tensor(buffer.observations[index, 0], device=cfg.device)
         obs = obs.to(self.model.dtype)
-        for _ in range(cfg.rollout_length):
+        for _ in range(cfg.rollout_length_at(self.real_steps)):
             # The actor gives tanh-squashed actions in [-1, 1], the units SB3's buffers store;
             # the model and the env's reward take them in env units.
             scaled = actor(obs, deterministic=False).to(self.model.dtype)

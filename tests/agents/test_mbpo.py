@@ -177,6 +177,9 @@ def test_model_buffer_is_a_ring():
         ({"model_kwargs": {"obs_dim": 3}}, ValueError, "may not set obs_dim"),
         ({"sac_kwargs": {"gradient_steps": 3}}, ValueError, "may not set gradient_steps"),
         ({"device": "toaster"}, ValueError, "not a torch device"),
+        ({"ensemble": 0}, ValueError, "ensemble must be a positive integer or None"),
+        ({"rollout_schedule": (5, 5, 1)}, ValueError, r"rollout_schedule must be \(start"),
+        ({"rollout_schedule": (0, 5, 3)}, ValueError, "1 <= first_length <= rollout_length"),
     ],
 )
 def test_bad_config_is_refused_in_one_line(fields, error, match):
@@ -233,3 +236,29 @@ def test_mbpo_improves_inverted_pendulum():
     after, _ = agent.evaluate(5)
     assert agent.model_fits == 4 and agent.history[-1]["loss"] < 0.1 * agent.history[0]["loss"]
     assert after >= max(3 * before, 30.0), (before, after)
+
+
+# ---------------------------------------------------------------------------------- ensembles
+def test_an_ensemble_refits_every_member_and_branches_on_random_members(tmp_path):
+    config = tiny(ensemble=3, model_kwargs={"hidden": 16, "probabilistic": True})
+    agent = MBPO(ENV, config)
+    assert agent.model.name == "ensemble" and agent.model.size == 3
+    assert agent.dynamics.member == "random" and agent.dynamics.sample
+    agent.learn(100, progress=False)
+    assert agent.model_fits == 2 and agent.model_transitions > 0
+    # The members were each refitted on their own resample: they differ.
+    first, second = (next(m.parameters()) for m in list(agent.model.members)[:2])
+    assert not torch.equal(first, second)
+    agent.save(tmp_path / "agent")
+    loaded = MBPO.load(tmp_path / "agent")
+    obs = torch.zeros(4, agent.model.obs_dim, dtype=agent.model.dtype)
+    with torch.no_grad():
+        assert torch.equal(loaded.model.members_step(obs), agent.model.members_step(obs))
+
+
+def test_the_rollout_length_follows_mbpos_linear_schedule():
+    config = tiny(rollout_length=15, rollout_schedule=(100, 200, 1))
+    lengths = [config.rollout_length_at(step) for step in (0, 100, 150, 199, 200, 500)]
+    assert lengths == [1, 1, 8, 14, 15, 15]
+    assert tiny(rollout_length=4).rollout_length_at(0) == 4
+    assert MBPOConfig.from_dict(config.to_dict()) == config  # JSON's lists back to a tuple
