@@ -46,3 +46,7 @@ def test_smoke_run_writes_results_and_report(
     assert (
         text.count("**holds**") + text.count("**does not hold**") + text.count("cannot tell") >= 2
     )
+    # The returns picture, one per env, shown in the report.
+    picture = out / "returns-invertedpendulumfull-v0.png"
+    assert picture.read_bytes().startswith(b"\x89PNG")
+    assert f"]({picture.name})" in text

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -269,6 +269,29 @@ def run_job(job: Job) -> JobResult:
     )
 
 
+# ------------------------------------------------------------------------------ report
+def plots(results: Sequence[JobResult], out_dir: Path) -> list[str]:
+    """One env's picture: every row's real-episode returns (all seeds' episodes), as bars
+    with their spread, planners, SAC and the random policy side by side."""
+    from physprior.evaluation.plots import plot_returns
+
+    if not results:
+        return []
+    env_id = results[0].job.env_id
+    returns: dict[str, list[float]] = {}
+    for row in ROWS:  # the suite's order, not the order the jobs finished in
+        for result in results:
+            if result.job.row == row:
+                returns.setdefault(row, []).extend(result.curves.get("returns", []))
+    if not returns:
+        return []
+    slug = env_id.split("/")[-1].lower()
+    path = plot_returns(
+        returns, out_dir / f"returns-{slug}.png", title=f"Real-episode return, {env_id}"
+    )
+    return [f"![real-episode returns per row]({path.name})", ""]
+
+
 # ------------------------------------------------------------------------------ claims
 
 
@@ -316,6 +339,7 @@ SUITE = Suite(
             _node_so_best,
         ),
     ),
+    plots=plots,
 )
 
 __all__ = ["ENVS", "MODEL_ROWS", "NAME", "ROWS", "SUITE", "jobs", "run_job"]
