@@ -21,6 +21,7 @@ from physprior._io import atomic_write
 __all__ = [
     "distinct_colors",
     "place_legend",
+    "plot_calibration",
     "plot_error_curves",
     "plot_frames",
     "plot_learning_curves",
@@ -206,6 +207,42 @@ def plot_learning_curves(
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     place_legend(ax, len(curves))
+    return _save(figure, path)
+
+
+def plot_calibration(
+    calibrations: Mapping[str, Any],
+    path: str | os.PathLike[str],
+    *,
+    dt: float = 1.0,
+    title: str = "Calibration of the predicted spread along held-out rollouts",
+) -> Path:
+    """Two panels against the rollout horizon: the Gaussian NLL per coordinate, and the
+    fractions of true coordinates within 1 and 2 predicted standard deviations (solid and
+    dashed), with the ideal Gaussian fractions as grey lines. `calibrations[label]` is a
+    `physprior.evaluation.calibration.Calibration` (or its `to_dict()`)."""
+    from .calibration import GAUSSIAN_COVERAGE
+
+    plt = _pyplot()
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    distinct_colors(left, len(calibrations))
+    distinct_colors(right, len(calibrations))
+    for label, value in calibrations.items():
+        record = value if isinstance(value, Mapping) else value.to_dict()
+        t = dt * np.arange(1, len(record["nll"]) + 1)
+        left.plot(t, record["nll"], label=label)
+        (line,) = right.plot(t, record["within_1sigma"], label=label)
+        right.plot(t, record["within_2sigma"], linestyle="--", color=line.get_color())
+    for ideal in GAUSSIAN_COVERAGE:
+        right.axhline(ideal, color="grey", linewidth=0.8)
+    left.set_ylabel("NLL per coordinate (nats)")
+    right.set_ylabel("fraction within 1 sigma (solid), 2 sigma (dashed)")
+    right.set_ylim(0.0, 1.02)
+    for ax in (left, right):
+        ax.set_xlabel("horizon" if dt == 1.0 else "horizon (time units)")
+        ax.grid(True, alpha=0.3)
+    place_legend(left, len(calibrations))
+    figure.suptitle(title)
     return _save(figure, path)
 
 
