@@ -28,6 +28,7 @@ def _ensemble(member: str, *, action_dim: int = 2, dtype=torch.float64, **extra)
     env = {"env_id": "physprior/HeavyBilliard-v0"} if member == "srnn-rebound" else {}
     if member in ("hnn", "srnn", "vin", "srnn-rebound"):
         action_dim = 0 if member != "hnn" else action_dim
+    layout = {"state_layout": extra.pop("state_layout")} if "state_layout" in extra else {}
     model = make(
         "ensemble",
         member=member,
@@ -37,6 +38,7 @@ def _ensemble(member: str, *, action_dim: int = 2, dtype=torch.float64, **extra)
         dt=0.1,
         member_config=MEMBERS[member] | extra,
         **env,
+        **layout,
     )
     assert isinstance(model, Ensemble)
     return model.to(dtype).eval()
@@ -69,6 +71,18 @@ def test_the_batched_step_equals_each_members_own(member):
 @pytest.mark.parametrize("member", MEMBERS)
 def test_members_rollout_equals_each_members_rollout(member):
     model = _ensemble(member)
+    z, actions = _inputs(model)
+    with torch.no_grad():
+        batched = model.members_rollout(z, actions)
+        own = torch.stack([m.rollout(z, actions) for m in model.members])
+    assert batched.shape == (K, 5, 5, 4)
+    torch.testing.assert_close(batched, own, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("member", ["node-so", "node", "mlp"])
+def test_qv_members_with_inference_fast_paths_batch_too(member):
+    # [q, v] data (the full-state MuJoCo envs) takes node-so's preallocated inference loop.
+    model = _ensemble(member, state_layout="qv", integrator="euler", substeps=4)
     z, actions = _inputs(model)
     with torch.no_grad():
         batched = model.members_rollout(z, actions)

@@ -288,7 +288,9 @@ def _averaged_velocity_rollout(
     drift = torch.eye(2 * n, dtype=z.dtype, device=z.device)
     drift[n:, :n] = h * torch.eye(n, dtype=z.dtype, device=z.device)
     weight, bias = increment.out_weight, increment.out_bias
-    if increment.act in IN_PLACE_ACTIVATIONS and not torch.is_grad_enabled():
+    # `out=` buffers have no vmap batching rule: an ensemble's batched members take the loop.
+    batched = torch._C._functorch.is_batchedtensor(increment.in_weight)
+    if increment.act in IN_PLACE_ACTIVATIONS and not torch.is_grad_enabled() and not batched:
         # Planners, learned envs, evaluation: the same loop in preallocated buffers.
         layers = (increment.in_weight, increment.hidden, weight, bias)
         return averaged_velocity_rollout_no_grad(z, biases, *layers, h, substeps, increment.act)
