@@ -585,6 +585,18 @@ class _InitialStates:
         return torch.as_tensor(array, dtype=self.dynamics.dtype, device=self.dynamics.device)
 
 
+def _dynamics(
+    model: ModelLike | None,
+    model_path: str | os.PathLike[str] | None,
+    base_env_id: str | None,
+    **options: Any,
+) -> ModelDynamics:
+    """The envs' `ModelDynamics`: the model (or the one at `model_path`) on `base_env_id` (or
+    the env it was trained on), with `bound`, `device`, `member` and `sample`."""
+    resolved = _pick_model(model, model_path)
+    return ModelDynamics(resolved, _pick_base_id(resolved, base_env_id), **options)
+
+
 def _pick_model(
     model: ModelLike | None, model_path: str | os.PathLike[str] | None
 ) -> TransitionModel:
@@ -742,14 +754,8 @@ class LearnedDynamicsEnv(gym.Env[NDArray[np.float64], NDArray[np.float32]]):
                 f"render_mode={render_mode!r} is not supported; use one of "
                 f"{self.metadata['render_modes']} or None"
             )
-        resolved = _pick_model(model, model_path)
-        self.dynamics = ModelDynamics(
-            resolved,
-            _pick_base_id(resolved, base_env_id),
-            bound=bound,
-            device=device,
-            member=member,
-            sample=sample,
+        self.dynamics = _dynamics(
+            model, model_path, base_env_id, bound=bound, device=device, member=member, sample=sample
         )
         base = self.dynamics.base_env
         self.base_env_id = self.dynamics.base_env_id
@@ -916,14 +922,8 @@ class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArr
                 f"render_mode={render_mode!r} is not supported; use one of "
                 f"{self.metadata['render_modes']} or None"
             )
-        resolved = _pick_model(model, model_path)
-        self.dynamics = ModelDynamics(
-            resolved,
-            _pick_base_id(resolved, base_env_id),
-            bound=bound,
-            device=device,
-            member=member,
-            sample=sample,
+        self.dynamics = _dynamics(
+            model, model_path, base_env_id, bound=bound, device=device, member=member, sample=sample
         )
         base = self.dynamics.base_env
         self.base_env_id = self.dynamics.base_env_id
