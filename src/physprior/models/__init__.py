@@ -1,7 +1,8 @@
 """Transition models with and without physics priors.
 
 `make(name, **config)` builds one: `node`, `node-so`, `hnn`, `srnn`, `srnn-rebound`, `vin`, `mlp`,
-`rnn`, `lstm`.
+`rnn`, `lstm`, the pixel models `pixel-vin`, `hgn`, `pixel-hnn`, and `ensemble` (K members of
+any state model, for PETS and MBPO).
 Every model is a `TransitionModel` (a `torch.nn.Module`) with `step(z, u)` and
 `rollout(z0, actions)`.
 """

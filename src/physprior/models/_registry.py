@@ -56,7 +56,7 @@ def make_config(name: str, **config: Any) -> ModelConfig:
 
 def make(name: str, **config: Any) -> TransitionModel:
     """Build the model `name` (`node`, `node-so`, `hnn`, `srnn`, `srnn-rebound`, `vin`,
-    `pixel-vin`, `mlp`, `rnn`, `lstm`).
+    `pixel-vin`, `hgn`, `pixel-hnn`, `mlp`, `rnn`, `lstm`, or `ensemble` of any state model).
 
     `config` holds the dimensions (`obs_dim`, `action_dim`, `q_dim`, `state_layout`, `dt`) and
     the model's own fields; see each model's config class.
