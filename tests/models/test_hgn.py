@@ -289,3 +289,14 @@ def test_pixel_hnn_rollout_conserves_its_energy() -> None:
 def test_pixel_hnn_refuses_windows_too_short_for_a_difference() -> None:
     with pytest.raises(ValueError, match="T >= 3"):
         _pixel_hnn().training_loss(torch.rand(2, 2, 48), torch.zeros(2, 1, 0))
+
+
+@pytest.mark.parametrize("name", ["hgn", "pixel-hnn"])
+def test_trainer_options_they_cannot_honour_are_refused(name: str) -> None:
+    model = _hgn() if name == "hgn" else _pixel_hnn()
+    frames = torch.rand(2, 4, model.data_dim)
+    actions = torch.zeros(2, 3, model.action_dim)
+    with pytest.raises(ValueError, match=f"{name}'s loss is .*; leave the trainer's loss at 'l2'"):
+        model.training_loss(frames, actions, loss="l1")
+    with pytest.raises(ValueError, match="infers its initial states with its encoder"):
+        model.training_loss(frames, actions, initial_states=torch.zeros(2, 4))

@@ -16,15 +16,9 @@ FrameStyle = Literal["binary", "hgn"]
 _DRAWERS = {"binary": "binary_frames", "hgn": "hgn_frames"}
 
 
-def render_frames(env: Any, states: Any, style: FrameStyle = "binary") -> NDArray[np.float32]:
-    """Flattened frames `(..., P)` (float32 in [0, 1]) of states `(..., D)`, drawn by a
-    physprior physics env.
-
-    `style="binary"`: the VIN paper's 28 x 28 binary frames (`P = 784`, `binary_frames`);
-    `style="hgn"`: the HGN paper's 32 x 32 RGB frames (`P = 3072`, rows, columns, colour;
-    `hgn_frames`). `env` is the env or a wrapper of it (`gym.make(...)`). Drawing is fast, so
-    pixel datasets are drawn from their stored states when needed.
-    """
+def _drawer(env: Any, style: str) -> Any:
+    """The drawing method of `style` on `env` (or the env a wrapper holds); a one-line
+    ValueError for an unknown style, TypeError for an env that cannot draw it."""
     if style not in _DRAWERS:
         raise ValueError(f"style must be one of {', '.join(_DRAWERS)}, got {style!r}")
     base = getattr(env, "unwrapped", env)
@@ -34,7 +28,19 @@ def render_frames(env: Any, states: Any, style: FrameStyle = "binary") -> NDArra
             f"env must be a physprior physics env (with {_DRAWERS[style]}), "
             f"got {type(base).__name__}"
         )
-    frames = np.asarray(draw(states))
+    return draw
+
+
+def render_frames(env: Any, states: Any, style: FrameStyle = "binary") -> NDArray[np.float32]:
+    """Flattened frames `(..., P)` (float32 in [0, 1]) of states `(..., D)`, drawn by a
+    physprior physics env.
+
+    `style="binary"`: the VIN paper's 28 x 28 binary frames (`P = 784`, `binary_frames`);
+    `style="hgn"`: the HGN paper's 32 x 32 RGB frames (`P = 3072`, rows, columns, colour;
+    `hgn_frames`). `env` is the env or a wrapper of it (`gym.make(...)`). Drawing is fast, so
+    pixel datasets are drawn from their stored states when needed.
+    """
+    frames = np.asarray(_drawer(env, style)(states))
     trailing = 2 if style == "binary" else 3
     return frames.reshape(*frames.shape[:-trailing], -1).astype(np.float32)
 
@@ -57,14 +63,8 @@ class FrameRenderer:
     """
 
     def __init__(self, env: Any, style: FrameStyle = "hgn") -> None:
-        if style not in _DRAWERS:
-            raise ValueError(f"style must be one of {', '.join(_DRAWERS)}, got {style!r}")
+        _drawer(env, style)  # a bad style or env fails here, not in the first batch
         base = getattr(env, "unwrapped", env)
-        if not hasattr(base, _DRAWERS[style]):
-            raise TypeError(
-                f"env must be a physprior physics env (with {_DRAWERS[style]}), "
-                f"got {type(base).__name__}"
-            )
         self.env, self.style = base, style
         self.state_dim = int(base.obs_dim)
 

@@ -78,3 +78,17 @@ def check_unit_range(frames: Tensor, model_name: str) -> None:
             f"{model_name} trains on frames with values in [0, 1], got values in "
             f"[{low:.3g}, {high:.3g}]"
         )
+
+
+def refuse_trainer_options(name: str, own_loss: str, loss: str, initial_states: Any) -> None:
+    """The trainer options a model with its own loss and an encoder cannot honour: a `loss`
+    kind other than the default "l2" (its loss is `own_loss`), and initial-state
+    optimisation (the encoder infers the initial state). One-line ValueErrors naming both."""
+    if loss != "l2":
+        raise ValueError(
+            f"{name}'s loss is {own_loss}; leave the trainer's loss at 'l2', got {loss!r}"
+        )
+    if initial_states is not None:
+        raise ValueError(
+            f"{name} infers its initial states with its encoder; train it with iso=False"
+        )

@@ -59,7 +59,7 @@ from torch import Tensor, nn
 
 from ._base import LossKind, Memory, ModelConfig, TransitionModel
 from ._hgn_networks import ConvEnergy, FrameDecoder, FrameEncoder, MLPEnergy, StateTransformer
-from ._parts import check_unit_range, checked_frames, gradient_of
+from ._parts import check_unit_range, checked_frames, gradient_of, refuse_trainer_options
 from ._registry import register
 
 __all__ = ["HGN", "HGNConfig"]
@@ -433,12 +433,7 @@ class HGN(TransitionModel):
         kind must stay `"l2"` (the likelihood is a unit-variance Gaussian); initial-state
         optimisation does not apply (the encoder infers the initial state).
         """
-        if loss != "l2":
-            raise ValueError(f"hgn's likelihood is Gaussian (an L2 loss); got loss={loss!r}")
-        if initial_states is not None:
-            raise ValueError(
-                "hgn infers its initial states with its encoder; train it with iso=False"
-            )
+        refuse_trainer_options("hgn", "its Gaussian ELBO", loss, initial_states)
         frames = self._check_frames(states, "windows")
         steps = frames.shape[1] - 1
         z, kl = self._latent_rollout(frames, steps, actions, sample=self.training)

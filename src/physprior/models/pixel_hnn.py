@@ -37,7 +37,13 @@ import torch
 from torch import Tensor
 
 from ._base import LossKind, Memory, ModelConfig, TransitionModel
-from ._parts import check_unit_range, checked_frames, gradient_of, mlp
+from ._parts import (
+    check_unit_range,
+    checked_frames,
+    gradient_of,
+    mlp,
+    refuse_trainer_options,
+)
 from ._registry import register
 
 __all__ = ["PixelHNN", "PixelHNNConfig"]
@@ -201,10 +207,9 @@ class PixelHNN(TransitionModel):
         initial_states: Tensor | None = None,
     ) -> Tensor:
         """Equation (15) on windows of frames `states` `(B, T + 1, P)`, `T + 1 >= 3`."""
-        if loss != "l2":
-            raise ValueError(f"pixel-hnn's losses are squared errors; got loss={loss!r}")
-        if initial_states is not None:
-            raise ValueError("pixel-hnn embeds its states with its encoder; train with iso=False")
+        refuse_trainer_options(
+            "pixel-hnn", "its squared errors (AE + CC + HNN)", loss, initial_states
+        )
         c = self.config
         frames = self._check_frames(states, "windows", minimum=3)
         pairs = self._pairs(frames)  # (B, T, 2P)

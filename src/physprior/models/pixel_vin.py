@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._base import LossKind, Memory, ModelConfig, TransitionModel
-from ._parts import check_unit_range, checked_frames, mlp
+from ._parts import check_unit_range, checked_frames, mlp, refuse_trainer_options
 from ._registry import register
 from .mlp import MLPDelta, MLPDeltaConfig
 from .vin import VIN, VINConfig
@@ -348,15 +348,7 @@ class PixelVIN(TransitionModel):
         default, is accepted and `"l1"` refused. Initial-state optimisation does not apply
         either: the encoder infers the initial state.
         """
-        if loss != "l2":
-            raise ValueError(
-                f"pixel-vin's loss is its negative ELBO; leave the trainer's loss at 'l2', "
-                f"got {loss!r}"
-            )
-        if initial_states is not None:
-            raise ValueError(
-                "pixel-vin infers its initial states with its encoder; train it with iso=False"
-            )
+        refuse_trainer_options("pixel-vin", "its negative ELBO", loss, initial_states)
         frames = self._check_frames(states, "windows")
         steps = frames.shape[1] - 1
         z, kl = self._latent_rollout(frames, steps, actions, sample=self.training)
