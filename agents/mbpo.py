@@ -15,8 +15,9 @@ with a physprior transition model and SB3's SAC. One loop over real env steps:
 3. Every `rollout_every` steps (once a model exists), `rollouts_per_step * rollout_every`
    start states are drawn uniformly from the real data and rolled out `rollout_length` steps
    through `ModelDynamics` (the model plus the base env's reward, termination and divergence
-   bound; the length follows `rollout_schedule` if given), with actions from SAC's current stochastic policy. Every non-diverged model
-   transition goes to the model pool `D_model`; a row stops after a termination or divergence.
+   bound; the length follows `rollout_schedule` if given), with actions from SAC's current
+   stochastic policy. Every non-diverged model transition goes to the model pool `D_model`;
+   a row stops after a termination or divergence.
 4. SAC takes `gradient_steps` gradient steps on batches of which a fraction `real_ratio` comes
    from `D_env` and the rest from `D_model` (`MixedReplayBuffer.sample`).
 
@@ -143,6 +144,8 @@ class MBPOConfig:
     """Capacity of the real replay buffer."""
     bound: float | None = None
     """Divergence bound for model states (`ModelDynamics`); `None`: its default."""
+    max_episode_steps: int | None = None
+    """Cap on a real episode's length; None: the env's own."""
     sac_kwargs: dict[str, Any] = field(default_factory=dict)
     """Other arguments of SB3's `SAC` (e.g. `learning_rate`, `gamma`, `ent_coef`,
     `policy_kwargs`); those MBPO sets itself are refused."""
@@ -208,6 +211,15 @@ class MBPOConfig:
                     "MBPOConfig.rollout_schedule must be (start, end, first_length) with "
                     f"0 <= start < end and 1 <= first_length <= rollout_length, got {schedule!r}"
                 )
+        if self.max_episode_steps is not None and (
+            isinstance(self.max_episode_steps, bool)
+            or not isinstance(self.max_episode_steps, int)
+            or self.max_episode_steps < 1
+        ):
+            raise ValueError(
+                "MBPOConfig.max_episode_steps must be a positive integer or None, got "
+                f"{self.max_episode_steps!r}"
+            )
         if self.bound is not None and not self.bound > 0:
             raise ValueError(f"MBPOConfig.bound must be positive or None, got {self.bound!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -288,7 +300,7 @@ class MBPO:
             raise ValueError(f"unknown env id {env_id!r}; `physprior envs` lists them") from None
         self.env_id = env_id
         self.config = config
-        self.env = gym.make(env_id)
+        self.env = gym.make(env_id, max_episode_steps=config.max_episode_steps)
         base: Any = self.env.unwrapped
         obs_space, act_space = self.env.observation_space, self.env.action_space
         if not isinstance(obs_space, gym.spaces.Box) or not isinstance(act_space, gym.spaces.Box):
@@ -401,8 +413,8 @@ class MBPO:
 
     def evaluate(self, episodes: int = 10, *, seed: int = 0) -> tuple[float, float]:
         """Mean and std of the undiscounted return of the deterministic policy over `episodes`
-        real episodes (a fresh env seeded with `seed`)."""
-        env = gym.make(self.env_id)
+        real episodes (a fresh env seeded with `seed`, capped as the training env)."""
+        env = gym.make(self.env_id, max_episode_steps=self.config.max_episode_steps)
         env.reset(seed=seed)
         try:
             mean, std = evaluate_policy(self, env, n_eval_episodes=episodes, warn=False)

@@ -178,6 +178,7 @@ def test_model_buffer_is_a_ring():
         ({"sac_kwargs": {"gradient_steps": 3}}, ValueError, "may not set gradient_steps"),
         ({"device": "toaster"}, ValueError, "not a torch device"),
         ({"ensemble": 0}, ValueError, "ensemble must be a positive integer or None"),
+        ({"max_episode_steps": 0}, ValueError, "max_episode_steps must be a positive integer"),
         ({"rollout_schedule": (5, 5, 1)}, ValueError, r"rollout_schedule must be \(start"),
         ({"rollout_schedule": (0, 5, 3)}, ValueError, "1 <= first_length <= rollout_length"),
     ],
@@ -254,6 +255,13 @@ def test_an_ensemble_refits_every_member_and_branches_on_random_members(tmp_path
     obs = torch.zeros(4, agent.model.obs_dim, dtype=agent.model.dtype)
     with torch.no_grad():
         assert torch.equal(loaded.model.members_step(obs), agent.model.members_step(obs))
+
+
+def test_episodes_are_capped_as_configured():
+    agent = MBPO(ENV, tiny(max_episode_steps=7))
+    agent.learn(30, progress=False)
+    lengths = agent.sac.get_env().envs[0].get_episode_lengths()
+    assert lengths and max(lengths) <= 7 and agent.env.spec.max_episode_steps == 7
 
 
 def test_the_rollout_length_follows_mbpos_linear_schedule():

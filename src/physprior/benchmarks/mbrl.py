@@ -193,6 +193,7 @@ def _mbpo(job: Job) -> tuple[list[int], list[float], Any]:
         ensemble=int(p["ensemble"]),
         learning_starts=int(p["initial_steps"]),
         model_epochs=int(p["model_epochs"]),
+        max_episode_steps=p["max_episode_steps"],
         batch_size=batch_size,
         sac_kwargs=sac_kwargs,
         seed=job.seed,
