@@ -10,7 +10,8 @@ MLPs on the same loop:
 3. One episode in the real env, acting with a planner (CEM, iCEM or MPPI) through
    `ModelDynamics(ensemble, env_id, sample=<probabilistic members>)`, with PETS's trajectory
    sampling (`propagation="tsinf"`, `particles`), re-planning at every step.
-4. Back to 2 until `steps` real steps.
+4. Back to 2 until `steps` real steps. The learning curve holds the finished episodes; an
+   episode the step budget cuts short is reported apart (`cut_episode`).
 
 `run_pets(env_id, config, steps, out)` writes, after every episode, the run folder's
 `checkpoint/` as one atomic swap: `data.npz` (every real transition), `model/` (the ensemble
@@ -177,7 +178,8 @@ def run_pets(
                 before = run.steps
                 run.episode()
                 bar.update(run.steps - before)
-                bar.set_postfix(episode=len(run.curve), ret=f"{run.curve[-1][1]:.1f}")
+                if run.curve:
+                    bar.set_postfix(episode=len(run.curve), ret=f"{run.curve[-1][1]:.1f}")
         results = run.results()
         atomic_write_text(folder / RESULTS_FILE, json.dumps(results, indent=2) + "\n")
         from physprior.evaluation.plots import plot_learning_curves
@@ -235,6 +237,7 @@ class _Run:
                 "next_obs": np.zeros((0, obs_dim)),
             }
             self.curve: list[tuple[int, float]] = []
+            self.cut_episode: tuple[int, float] | None = None
             self.decision_seconds, self.decisions, self.fit_seconds = 0.0, 0, 0.0
             self.fits = 0
         else:
@@ -243,6 +246,8 @@ class _Run:
             with np.load(checkpoint / DATA_FILE, allow_pickle=False) as saved:
                 self.data = {k: saved[k] for k in ("obs", "actions", "next_obs")}
             self.curve = [(int(s), float(r)) for s, r in state["curve"]]
+            cut = state.get("cut_episode")
+            self.cut_episode = None if cut is None else (int(cut[0]), float(cut[1]))
             self.decision_seconds = float(state["decision_seconds"])
             self.decisions = int(state["decisions"])
             self.fit_seconds = float(state["fit_seconds"])
@@ -258,7 +263,7 @@ class _Run:
     def episode(self) -> None:
         """One real episode (random until `initial_steps`, else planned), then a refit and a
         checkpoint."""
-        c, index = self.config, len(self.curve)
+        c, index = self.config, len(self.curve) + (self.cut_episode is not None)
         random_phase = self.steps < c.initial_steps
         obs, _ = self.env.reset(seed=derive_seed(c.seed, index, "env") % 2**31)
         rng = np.random.default_rng(derive_seed(c.seed, index, "random-actions"))
@@ -289,7 +294,10 @@ class _Run:
             obs = next_obs
         for key, values in rows.items():
             self.data[key] = np.concatenate((self.data[key], np.asarray(values)))
-        self.curve.append((self.steps, total))
+        if done:
+            self.curve.append((self.steps, total))
+        else:  # the step budget cut it: not a finished episode, so not on the curve
+            self.cut_episode = (len(rows["obs"]), total)
         if self.steps >= c.initial_steps:
             self._fit()
         self._checkpoint()
@@ -321,6 +329,7 @@ class _Run:
             "config": self.config.to_dict(),
             "total_steps": self.total,
             "curve": self.curve,
+            "cut_episode": self.cut_episode,
             "steps": self.steps,
             "fits": self.fits,
             "decision_seconds": self.decision_seconds,
@@ -347,6 +356,9 @@ class _Run:
             "steps": self.steps,
             "episodes": len(self.curve),
             "curve": {"steps": [s for s, _ in self.curve], "returns": [r for _, r in self.curve]},
+            "cut_episode": None
+            if self.cut_episode is None
+            else {"steps": self.cut_episode[0], "return": self.cut_episode[1]},
             "decision_ms_mean": 1000 * self.decision_seconds / self.decisions
             if self.decisions
             else math.nan,

@@ -334,13 +334,12 @@ def _cmd_mbrl(config: MBRLCommandConfig) -> int:
         resume=config.resume,
         progress=config.progress,
     )
-    returns = result["curve"]["returns"]
-    last = returns[-5:]
+    last = result["curve"]["returns"][-5:]
+    recent = f"mean return of the last {len(last)} {sum(last) / len(last):.4g}" if last else ""
     print(
         f"PETS with {config.ensemble} {config.model} members on {config.env_id}: "
-        f"{result['steps']} real steps, {result['episodes']} episodes, mean return of the last "
-        f"{len(last)} {sum(last) / len(last):.4g}, {result['decision_ms_mean']:.1f} ms per "
-        f"action; results in {config.out}"
+        f"{result['steps']} real steps, {result['episodes']} finished episodes, {recent}, "
+        f"{result['decision_ms_mean']:.1f} ms per action; results in {config.out}"
     )
     return 0
 

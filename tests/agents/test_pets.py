@@ -33,7 +33,9 @@ def test_a_run_writes_its_folder_and_learns_from_every_episode(tmp_path):
     results = run_pets(ENV, TINY, 90, tmp_path / "run", progress=False)
     folder = tmp_path / "run"
     assert results["steps"] == 90 and results["episodes"] == len(results["curve"]["steps"])
-    assert results["curve"]["steps"][-1] == 90
+    # Finished episodes on the curve; the one the budget cut (if any) apart.
+    cut = results["cut_episode"]
+    assert results["curve"]["steps"][-1] + (cut["steps"] if cut else 0) == 90
     assert results["planner"]["propagation"] == "tsinf" and results["planner"]["particles"] == 2
     assert results["decision_ms_mean"] > 0 and results["fit_seconds"] > 0
     assert json.loads((folder / "results.json").read_text())["steps"] == 90
@@ -62,6 +64,7 @@ def test_killed_and_resumed_equals_uninterrupted(tmp_path, monkeypatch):
     monkeypatch.setattr(pets._Run, "episode", honest)
     resumed = run_pets(ENV, TINY, 90, tmp_path / "part", resume=True, progress=False)
     assert resumed["curve"] == full["curve"]
+    assert resumed["cut_episode"] == full["cut_episode"]
     a = physprior.load_model(tmp_path / "full" / "checkpoint" / "model").state_dict()
     b = physprior.load_model(tmp_path / "part" / "checkpoint" / "model").state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
