@@ -230,7 +230,7 @@ class ModelDynamics:
         self.member = _check_member(member, self.ensemble_size)
         if not isinstance(sample, bool):
             raise TypeError(f"sample must be True or False, got {sample!r}")
-        if sample and not _is_probabilistic(model):
+        if sample and not model.predicts_variance:
             raise ValueError(
                 f"sample=True draws from a probabilistic model's Gaussian; {model.name!r} was "
                 "built with probabilistic=False"
@@ -516,13 +516,6 @@ def _check_member(member: Any, size: int | None) -> str | int:
     raise ValueError(
         f"member must be 'mean', 'random' or a member index in [0, {size}), got {member!r}"
     )
-
-
-def _is_probabilistic(model: TransitionModel) -> bool:
-    config: Any = model.config
-    if _is_ensemble(model):
-        return bool(config.member_config.get("probabilistic", False))
-    return bool(config.probabilistic)
 
 
 def _step_on_members(

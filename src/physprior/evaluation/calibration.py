@@ -68,10 +68,7 @@ def rollout_calibration(
     docstring. ValueError on shapes that do not fit, too few particles, or a model without
     spread."""
     ensemble = hasattr(model, "members_step")
-    config: Any = model.config
-    probabilistic = bool(
-        config.member_config.get("probabilistic", False) if ensemble else config.probabilistic
-    )
+    probabilistic = model.predicts_variance
     size = int(getattr(model, "size", 1))
     if not ensemble and not probabilistic:
         raise ValueError(

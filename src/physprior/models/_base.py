@@ -280,6 +280,11 @@ class TransitionModel(nn.Module, abc.ABC):
         return torch.stack(states, dim=1)
 
     # ------------------------------------------------------------------ probabilistic
+    @property
+    def predicts_variance(self) -> bool:
+        """Whether the model predicts a Gaussian over the next state (`probabilistic`)."""
+        return bool(self.config.probabilistic)
+
     def step_distribution(self, z: Tensor, u: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """`(mean (B, D), log_var (B, D))` of the next state's Gaussian, in state units, for a
         `probabilistic` model at `z` `(B, D)` under `u` `(B, A)`."""

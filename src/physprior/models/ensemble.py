@@ -216,10 +216,15 @@ class Ensemble(TransitionModel):
         """Every member's next state `(K, B, D)`; see `members_step_with_memory`."""
         return self.members_step_with_memory(z, u)[0]
 
+    @property
+    def predicts_variance(self) -> bool:
+        """Whether the members are probabilistic (the ensemble itself never is)."""
+        return bool(self.config.member_config.get("probabilistic", False))
+
     def members_distribution(self, z: Tensor, u: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Every probabilistic member's Gaussian over the next state: `(mean, log_var)`, each
         `(K, B, D)` in state units, from shared `(B, D)` or per-member `(K, B, D)` states."""
-        if not self.config.member_config.get("probabilistic", False):
+        if not self.predicts_variance:
             raise ValueError("the members were built with probabilistic=False: no variance")
         z, u = self._checked_member_inputs(z, u)
         params, buffers = self._stacked_state()
