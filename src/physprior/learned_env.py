@@ -410,6 +410,10 @@ class ModelDynamics:
             if self.model.training:
                 self.model.eval()
             actions = torch.clamp(actions, self.action_low, self.action_high)
+            if members is not None and members.ndim == 1 and self._members_roll_out:
+                return self._returns_of_states(
+                    self._member_rollouts(obs, actions, members), actions, discount
+                )
             chosen = self.ensemble_size is not None and self.member != "mean"
             if members is not None or chosen or self.sample:  # per-step draws or regrouping
                 return self._stepped_returns(obs, actions, discount, members)
@@ -420,9 +424,44 @@ class ModelDynamics:
             # From the first step on the rollout runs from the returned (finite) state.
             first = torch.where(diverged_first.unsqueeze(-1), obs, first)
             states = torch.cat((obs.unsqueeze(1), self.model.rollout(first, actions[:, 1:])), 1)
+            return self._returns_of_states(states, actions, discount, diverged_first)
+
+    @property
+    def _members_roll_out(self) -> bool:
+        """Whether TS-inf rollouts (one member per row) run as the members' own rollouts:
+        memoryless members (a recurrent one steps from fresh memory here, as `step` does)."""
+        ensemble: Any = self.model
+        return self.ensemble_size is not None and type(ensemble.members[0]).memoryless
+
+    def _member_rollouts(self, obs: Tensor, actions: Tensor, members: Tensor) -> Tensor:
+        """States `(N, H + 1, D)` of every row rolled out by its member `members (N,)` for the
+        whole horizon, in one `members_rollout` call on the rows grouped by member (as
+        `_step_on_members` groups them); drawn from the members' Gaussians with `sample`."""
+        ensemble: Any = self.model
+        rows, valid, order = _member_rows(members, ensemble.size)
+        noise = None
+        if self.sample:
+            shape = (*rows.shape, actions.shape[1], self.obs_dim)
+            noise = torch.randn(
+                shape, generator=self._generator, dtype=obs.dtype, device=obs.device
+            )
+        grouped = ensemble.members_rollout(obs[rows], actions[rows], noise=noise)
+        states = torch.empty(obs.shape[0], *grouped.shape[2:], dtype=obs.dtype, device=obs.device)
+        states[order] = grouped[valid]
+        return states
+
+    def _returns_of_states(
+        self, states: Tensor, actions: Tensor, discount: float, diverged_first: Tensor | None = None
+    ) -> Tensor:
+        """`rollout_returns` of the states `(N, H + 1, D)` a rollout under `actions (N, H, A)`
+        reached (`diverged_first`: whether each row's first step diverged, when `states` holds
+        its replacement rather than the step itself)."""
+        n, horizon, a = actions.shape
+        with torch.no_grad():
             before, after = states[:, :-1], states[:, 1:]  # (N, H, D) each
             diverged = self.diverged(after)
-            diverged[:, 0] = diverged_first
+            if diverged_first is not None:
+                diverged[:, 0] = diverged_first
             after = torch.where(diverged.unsqueeze(-1), before, after)
             flat = (n * horizon, self.obs_dim)
             after_flat, reward, diverged_flat = self._finite_rewards(
@@ -518,31 +557,40 @@ def _check_member(member: Any, size: int | None) -> str | int:
     )
 
 
+def _member_rows(members: Tensor, size: int) -> tuple[Tensor, tuple[Tensor, Tensor], Tensor]:
+    """Rows grouped by member: `rows (K, M)` (row indices of each member's rows; M the
+    largest group, shorter groups padded with row 0), `valid` (the `(member, slot)` index of
+    each real entry, in `order`) and `order` (the rows sorted by member), so that
+    `x[rows][valid]` is `x[order]`."""
+    n = members.shape[0]
+    counts = torch.bincount(members, minlength=size)
+    order = torch.argsort(members, stable=True)
+    grouped_members = members[order]
+    starts = torch.cumsum(counts, 0) - counts
+    slot = torch.arange(n, device=members.device) - starts[grouped_members]
+    rows = torch.zeros(size, int(counts.max()), dtype=torch.int64, device=members.device)
+    rows[grouped_members, slot] = order
+    return rows, (grouped_members, slot), order
+
+
 def _step_on_members(
     ensemble: Any, obs: Tensor, action: Tensor, members: Tensor, distribution: bool
 ) -> tuple[Tensor, Tensor | None]:
     """Each row of `obs` `(N, D)` stepped by its own member `members` `(N,)`, in one batched
-    call: rows are grouped by member into `(K, M, D)` (M: the largest group; shorter groups
-    are padded with row 0, whose padded results are dropped), stepped, and put back. Returns
-    the next states and, with `distribution`, their log-variances (else None)."""
-    k, n = ensemble.size, obs.shape[0]
-    counts = torch.bincount(members, minlength=k)
-    order = torch.argsort(members, stable=True)
-    grouped_members = members[order]
-    starts = torch.cumsum(counts, 0) - counts
-    slot = torch.arange(n, device=obs.device) - starts[grouped_members]
-    rows = torch.zeros(k, int(counts.max()), dtype=torch.int64, device=obs.device)
-    rows[grouped_members, slot] = order
+    call: rows are grouped by member into `(K, M, D)` (`_member_rows`), stepped, and put
+    back. Returns the next states and, with `distribution`, their log-variances (else
+    None)."""
+    rows, valid, order = _member_rows(members, ensemble.size)
     if distribution:
         predicted, log_var = ensemble.members_distribution(obs[rows], action[rows])  # (K, M, D)
     else:
         predicted, log_var = ensemble.members_step(obs[rows], action[rows]), None
     result = torch.empty_like(obs)
-    result[order] = predicted[grouped_members, slot]
+    result[order] = predicted[valid]
     if log_var is None:
         return result, None
     result_log_var = torch.empty_like(obs)
-    result_log_var[order] = log_var[grouped_members, slot]
+    result_log_var[order] = log_var[valid]
     return result, result_log_var
 
 

@@ -87,6 +87,42 @@ def test_ts_inf_rollouts_keep_each_row_on_its_member(ensemble):
         torch.testing.assert_close(returns[rows], alone[rows], rtol=0, atol=1e-10)
 
 
+def test_ts_inf_rollouts_with_uneven_and_empty_member_groups(ensemble):
+    obs, actions = _inputs(n=5)
+    members = torch.tensor([2, 0, 2, 2, 0])  # member 1 gets no row; groups of 2 and 3
+    returns = ModelDynamics(ensemble, ENV).rollout_returns(obs, actions, members=members)
+    for k in (0, 2):
+        alone = ModelDynamics(ensemble.members[k], ENV).rollout_returns(obs, actions)
+        rows = members == k
+        torch.testing.assert_close(returns[rows], alone[rows], rtol=0, atol=1e-10)
+
+
+def test_sampled_ts_inf_particles_stay_on_their_members():
+    # Members whose predicted spread is nearly nil: the sampled particles' returns are then
+    # their own member's deterministic returns, row by row.
+    torch.manual_seed(0)
+    dt = gym.make(ENV).unwrapped.dt
+    ensemble = make(
+        "ensemble", member="mlp", size=K, obs_dim=2, action_dim=1, dt=dt, env_id=ENV,
+        member_config={"hidden": 16, "probabilistic": True},
+    ).double()  # fmt: skip
+    with torch.no_grad():
+        for member in ensemble.members:
+            member.max_log_var.fill_(-40.0)
+            member.min_log_var.fill_(-50.0)
+    obs, actions = _inputs(n=12, horizon=4)
+    members = torch.arange(12) % K
+    dynamics = ModelDynamics(ensemble, ENV, sample=True)
+    dynamics.seed(1)
+    returns = dynamics.rollout_returns(obs, actions, members=members)
+    for k in range(K):
+        alone = ModelDynamics(ensemble.members[k], ENV).rollout_returns(obs, actions)
+        rows = members == k
+        torch.testing.assert_close(returns[rows], alone[rows], rtol=0, atol=1e-6)
+    dynamics.seed(1)
+    assert torch.equal(dynamics.rollout_returns(obs, actions, members=members), returns)
+
+
 def test_ts1_rollouts_switch_members_per_step(ensemble):
     obs, actions = _inputs(n=7, horizon=4)
     schedule = torch.tensor([[0, 1, 2, 0], [2, 2, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0]] * 2)[:7]

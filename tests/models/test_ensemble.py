@@ -79,6 +79,57 @@ def test_members_rollout_equals_each_members_rollout(member):
     torch.testing.assert_close(batched, own, rtol=0, atol=1e-10)
 
 
+#: The memoryless members that can be probabilistic; `mlp` rolls out through its stacked
+#: networks (`stacked_rollout`), the others through their `noisy_rollout` under vmap.
+PROBABILISTIC = ["mlp", "node", "node-so", "hnn", "srnn", "vin"]
+
+
+@pytest.mark.parametrize("member", PROBABILISTIC)
+def test_sampled_members_rollout_equals_each_members_sampled_steps(member):
+    model = _ensemble(member, probabilistic=True)
+    with torch.no_grad():  # away from the initial bounds, so that every term matters
+        for parameter in model.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    z, actions = _inputs(model)
+    noise = torch.randn(K, 5, 4, 4, generator=torch.Generator().manual_seed(2), dtype=z.dtype)
+    with torch.no_grad():
+        batched = model.members_rollout(z, actions, noise=noise)
+        for k, m in enumerate(model.members):  # by hand: draw each step from its Gaussian
+            state = z
+            for t in range(4):
+                mean, log_var = m.step_distribution(state, actions[:, t])
+                state = mean + (0.5 * log_var).exp() * noise[k, :, t]
+                torch.testing.assert_close(batched[k, :, t + 1], state, rtol=0, atol=1e-12)
+        # Without noise: the members' own deterministic rollouts.
+        own = torch.stack([m.rollout(z, actions) for m in model.members])
+        torch.testing.assert_close(model.members_rollout(z, actions), own, rtol=0, atol=1e-10)
+
+
+def test_bad_rollout_noise_is_refused():
+    model = _ensemble("mlp", probabilistic=True)
+    z, actions = _inputs(model)
+    with pytest.raises(ValueError, match=r"noise has shape \(3, 5, 4\), expected \(3, 5, 4, 4\)"):
+        model.members_rollout(z, actions, noise=torch.zeros(3, 5, 4))
+    deterministic = _ensemble("mlp")
+    with pytest.raises(ValueError, match="noise needs probabilistic members"):
+        deterministic.members_rollout(z, actions, noise=torch.zeros(K, 5, 4, 4))
+
+
+def test_the_stacked_rollout_sees_a_changed_member_and_trains():
+    model = _ensemble("mlp")
+    z, actions = _inputs(model)
+    with torch.no_grad():
+        before = model.members_rollout(z, actions)
+        next(model.members[1].parameters()).add_(1.0)
+        after = model.members_rollout(z, actions)
+        own = model.members[1].rollout(z, actions)
+    assert torch.equal(after[0], before[0]) and not torch.allclose(after[1], before[1])
+    torch.testing.assert_close(after[1], own, rtol=0, atol=1e-12)
+    model.members_rollout(z, actions).square().sum().backward()  # gradients reach members
+    assert all(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in model.parameters()
+               if p.requires_grad and p.ndim == 2)  # fmt: skip
+
+
 @pytest.mark.parametrize("member", ["node-so", "node", "mlp"])
 def test_qv_members_with_inference_fast_paths_batch_too(member):
     # [q, v] data (the full-state MuJoCo envs) takes node-so's preallocated inference loop.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -21,6 +22,10 @@ from ._normalizer import Normalizer
 
 Memory = Any
 """Recurrent state a model carries between steps (`None` for memoryless models)."""
+
+StackedRollout = Callable[[Tensor, Tensor, "Tensor | None"], Tensor]
+"""K members' rollouts at once: `(z (K, B, D), actions (K, B, T, A), noise (K, B, T, D) or
+None) -> (K, B, T + 1, D)`; see `TransitionModel.stacked_rollout`."""
 
 LossKind = Literal["l2", "l1"]
 
@@ -169,6 +174,9 @@ class TransitionModel(nn.Module, abc.ABC):
     supports_probabilistic: ClassVar[bool] = True
     #: Whether the model predicts its own variance (else a learned `log_noise` is its scale).
     heteroscedastic: ClassVar[bool] = False
+    #: Whether a step reads the state alone (no recurrent memory), so that a rollout is a
+    #: function of its first state and actions.
+    memoryless: ClassVar[bool] = True
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -276,6 +284,32 @@ class TransitionModel(nn.Module, abc.ABC):
         memory: Memory = None
         for t in range(actions.shape[1]):
             z, memory = self.step_with_memory(z, actions[:, t], memory)
+            states.append(z)
+        return torch.stack(states, dim=1)
+
+    @classmethod
+    def stacked_rollout(cls, members: Sequence[TransitionModel]) -> StackedRollout | None:
+        """K members of this class rolled out together in fewer, larger calls than K
+        rollouts (an ensemble's planning hot path): a function `(z (K, B, D), actions
+        (K, B, T, A), noise (K, B, T, D) or None) -> (K, B, T + 1, D)`, member k on its own
+        rows; with `noise` (standard normal draws, probabilistic members) each step is drawn,
+        `z' = mean + exp(log_var / 2) * noise`, else it is the mean step. Valid while the
+        members' weights are unchanged (the ensemble caches it). None, the default: the
+        ensemble maps each member's own rollout with `torch.func.vmap` instead."""
+        return None
+
+    def noisy_rollout(self, z0: Tensor, actions: Tensor, noise: Tensor | None) -> Tensor:
+        """`rollout(z0, actions)` `(B, T + 1, D)`; with `noise` `(B, T, D)` (standard normal
+        draws) every step is drawn from `step_distribution` instead:
+        `z' = mean + exp(log_var / 2) * noise` (a probabilistic model's sampled rollout)."""
+        if noise is None:
+            return self.rollout(z0, actions)
+        z = self._check_state(z0)
+        actions = self._check_actions(actions, z.shape[0], None)
+        states = [z]
+        for t in range(actions.shape[1]):
+            mean, log_var = self._distribution(z, actions[:, t])
+            z = torch.addcmul(mean, (0.5 * log_var).exp(), noise[:, t])
             states.append(z)
         return torch.stack(states, dim=1)
 

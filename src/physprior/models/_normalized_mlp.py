@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import cast
 
 import torch
@@ -41,6 +41,7 @@ __all__ = [
     "FoldedMLP",
     "FoldedNet",
     "NormalizedMLP",
+    "StackedMLP",
     "embedded_input_stats",
 ]
 
@@ -247,6 +248,73 @@ class FoldedMLP:
     ) -> Tensor:
         """`output(features(x, bias), columns)`: the whole function at raw `x`."""
         return self.output(self.features(x, bias), columns)
+
+
+@dataclasses.dataclass(frozen=True)
+class StackedMLP:
+    """K `FoldedMLP`s of one shape evaluated together, member k on its own rows.
+
+    Every tensor carries a leading member dimension K, and each affine map is one
+    `torch.baddbmm` over the K members: at the small batches of planning (tens of rows per
+    member) one batched call costs about what one member's call does, so K members cost little
+    more than one. Built by `stack`; the same function per member as the `FoldedMLP`s (to
+    rounding), valid as long as they are.
+
+    Attributes: as `FoldedMLP`'s, stacked: `in_weight (K, X, H)`, `in_bias (K, 1, H)`,
+    `action_weight (K, A, H)` or None, `hidden` `((K, H, H), (K, 1, H))` per further layer,
+    `out_weight (K, H, O)`, `out_bias (K, 1, O)`.
+    """
+
+    in_weight: Tensor
+    in_bias: Tensor
+    action_weight: Tensor | None
+    hidden: tuple[tuple[Tensor, Tensor], ...]
+    out_weight: Tensor
+    out_bias: Tensor
+    act: Callable[[Tensor], Tensor]
+
+    @staticmethod
+    def stack(nets: Sequence[FoldedMLP]) -> StackedMLP:
+        """The members `nets` (same widths and activation) as one `StackedMLP`."""
+
+        def both(pick: Callable[[FoldedMLP], Tensor]) -> Tensor:
+            return torch.stack([pick(net) for net in nets])
+
+        first = nets[0]
+        return StackedMLP(
+            in_weight=both(lambda n: n.in_weight),
+            in_bias=both(lambda n: n.in_bias).unsqueeze(1),
+            action_weight=None
+            if first.action_weight is None
+            else both(lambda n: cast(Tensor, n.action_weight)),
+            hidden=tuple(
+                (
+                    torch.stack([net.hidden[i][0] for net in nets]),
+                    torch.stack([net.hidden[i][1] for net in nets]).unsqueeze(1),
+                )
+                for i in range(len(first.hidden))
+            ),
+            out_weight=both(lambda n: n.out_weight),
+            out_bias=both(lambda n: n.out_bias).unsqueeze(1),
+            act=first.act,
+        )
+
+    def input_biases(self, actions: Tensor) -> Tensor:
+        """Every step's first-layer action term plus bias, member-major then time-major:
+        `(K, T, B, H)` for `actions (K, B, T, A)` (without actions, the bias broadcast)."""
+        k, b, t, a = actions.shape
+        if self.action_weight is None:
+            return self.in_bias.unsqueeze(1).expand(k, t, b, -1)
+        flat = actions.transpose(1, 2).reshape(k, t * b, a)
+        return torch.baddbmm(self.in_bias, flat, self.action_weight).view(k, t, b, -1)
+
+    def __call__(self, x: Tensor, bias: Tensor) -> Tensor:
+        """The output `(K, B, O)` at raw inputs `x (K, B, X)`; `bias (K, B, H)` is one step
+        of `input_biases`."""
+        h = self.act(torch.baddbmm(bias, x, self.in_weight))
+        for weight, b in self.hidden:
+            h = self.act(torch.baddbmm(b, h, weight))
+        return torch.baddbmm(self.out_bias, h, self.out_weight)
 
 
 @dataclasses.dataclass(frozen=True)

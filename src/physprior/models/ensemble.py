@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
-from ._base import LossKind, Memory, ModelConfig, TransitionModel
+from ._base import LossKind, Memory, ModelConfig, StackedRollout, TransitionModel
 from ._registry import available_models, make, model_class, register
 
 __all__ = ["Ensemble", "EnsembleConfig"]
@@ -125,6 +125,8 @@ class Ensemble(TransitionModel):
         # Stacked parameters and the member module they are mapped through, rebuilt when a
         # member changes (an optimiser step, a load, a move to another dtype or device).
         self._stacked: tuple[tuple[Any, ...], dict[str, Tensor], dict[str, Tensor]] | None = None
+        self._stacked_rollout: tuple[tuple[Any, ...], StackedRollout | None] | None = None
+        self._submodules: list[nn.Module] | None = None
         self._template: dict[tuple[torch.dtype, torch.device], nn.Module] = {}
 
     @classmethod
@@ -155,15 +157,35 @@ class Ensemble(TransitionModel):
         With gradients on, the stack is rebuilt on every call, so a loss on the result trains
         the members. Without, it is cached until any member tensor changes (tracked by each
         tensor's identity and in-place version counter)."""
-        members = self._models()
-        named: list[dict[str, Tensor]] = [dict(m.named_parameters()) for m in members]
-        buffers: list[dict[str, Tensor]] = [dict(m.named_buffers()) for m in members]
+
+        def stacked() -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+            members = self._models()
+            return (
+                _stack([dict(m.named_parameters()) for m in members]),
+                _stack([dict(m.named_buffers()) for m in members]),
+            )
+
         if torch.is_grad_enabled():
-            return _stack(named), _stack(buffers)
-        key = tuple((id(t), t._version) for tensors in (*named, *buffers) for t in tensors.values())
+            return stacked()
+        key = self._tensor_key()
         if self._stacked is None or self._stacked[0] != key:
-            self._stacked = (key, _stack(named), _stack(buffers))
+            self._stacked = (key, *stacked())
         return self._stacked[1], self._stacked[2]
+
+    def _tensor_key(self) -> tuple[Any, ...]:
+        """Identity and in-place version of every parameter and buffer of the members:
+        changes whenever one is modified (an optimiser step, a load, a normaliser fit) or
+        replaced. Reads a cached list of the members' submodules, since walking the module
+        tree costs about a millisecond and the planners ask on every rollout."""
+        if self._submodules is None:
+            self._submodules = [module for member in self.members for module in member.modules()]
+        return tuple(
+            (id(t), t._version)
+            for module in self._submodules
+            for group in (module._parameters, module._buffers)
+            for t in group.values()
+            if t is not None
+        )
 
     def _member_template(self) -> nn.Module:
         """A copy of member 0 whose tensors `functional_call` replaces by a member's; kept
@@ -241,10 +263,21 @@ class Ensemble(TransitionModel):
         return vmap(one_member)(params, buffers, z, u)
 
     def members_rollout(
-        self, z0: Tensor, actions: Tensor | None = None, *, steps: int | None = None
+        self,
+        z0: Tensor,
+        actions: Tensor | None = None,
+        *,
+        steps: int | None = None,
+        noise: Tensor | None = None,
     ) -> Tensor:
         """Each member's own rollout `(K, B, T + 1, D)` from `z0` `(B, D)` or `(K, B, D)` under
-        `actions` `(B, T, A)` or `(K, B, T, A)` (or, without actions, `steps=T`)."""
+        `actions` `(B, T, A)` or `(K, B, T, A)` (or, without actions, `steps=T`).
+
+        `noise` `(K, B, T, D)`, standard normal draws, makes it each probabilistic member's
+        sampled rollout: every step `z' = mean + exp(log_var / 2) * noise` (PETS's TS-inf
+        particles; `noisy_rollout` of each member). Memoryless members roll out in one call
+        for the whole horizon (the member class's `stacked_rollout` where it has one, else its
+        `noisy_rollout` mapped with vmap); recurrent ones step by step with their memory."""
         z = self._member_batch(z0, self.obs_dim, "state")
         k, b = z.shape[:2]
         if actions is None:
@@ -259,11 +292,45 @@ class Ensemble(TransitionModel):
                 f"actions have shape {tuple(actions.shape)}, expected ({b}, T, "
                 f"{self.action_dim}) or ({k}, {b}, T, {self.action_dim})"
             )
-        states, memory = [z], None
-        for t in range(actions.shape[2]):
-            z, memory = self.members_step_with_memory(z, actions[:, :, t], memory)
-            states.append(z)
-        return torch.stack(states, dim=2)
+        if noise is not None:
+            if not self.predicts_variance:
+                raise ValueError("noise needs probabilistic members (probabilistic=True)")
+            noise = torch.as_tensor(noise, device=z.device).to(z.dtype)
+            expected = (k, b, actions.shape[2], self.obs_dim)
+            if tuple(noise.shape) != expected:
+                raise ValueError(f"noise has shape {tuple(noise.shape)}, expected {expected}")
+        if not type(self._models()[0]).memoryless:
+            states, memory = [z], None
+            for t in range(actions.shape[2]):
+                z, memory = self.members_step_with_memory(z, actions[:, :, t], memory)
+                states.append(z)
+            return torch.stack(states, dim=2)
+        stacked = self._stacked_rollout_fn()
+        if stacked is not None:
+            return stacked(z, actions, noise)
+        params, buffers = self._stacked_state()
+        template = self._member_template()
+
+        def one_member(
+            p: dict[str, Tensor], b: dict[str, Tensor], z: Tensor, u: Tensor, e: Tensor | None
+        ) -> Tensor:
+            out: Tensor = functional_call(template, (p, b), ("rollout", z, u, e), tie_weights=False)
+            return out
+
+        noise_dims = None if noise is None else 0
+        mapped = vmap(one_member, in_dims=(0, 0, 0, 0, noise_dims))
+        return mapped(params, buffers, z, actions, noise)
+
+    def _stacked_rollout_fn(self) -> StackedRollout | None:
+        """The member class's `stacked_rollout` of the members, cached (without gradients)
+        until a member tensor changes."""
+        members = self._models()
+        if torch.is_grad_enabled():
+            return type(members[0]).stacked_rollout(members)
+        key = self._tensor_key()
+        if self._stacked_rollout is None or self._stacked_rollout[0] != key:
+            self._stacked_rollout = (key, type(members[0]).stacked_rollout(members))
+        return self._stacked_rollout[1]
 
     def disagreement(self, z: Tensor, u: Tensor | None = None) -> Tensor:
         """The members' spread `(B,)` about the next state of `z` `(B, D)` under `u` `(B, A)`:
@@ -315,6 +382,8 @@ class Ensemble(TransitionModel):
     def _apply(self, fn: Any, recurse: bool = True) -> Ensemble:
         # A move to another dtype or device invalidates the stacked copies.
         self._stacked = None
+        self._stacked_rollout = None
+        self._submodules = None
         super()._apply(fn, recurse)
         return self
 
@@ -329,12 +398,15 @@ def _stack(tensors: list[dict[str, Tensor]]) -> dict[str, Tensor]:
 
 class _MemberCall:
     """A member's `forward` for `functional_call`: `("step", z, u, memory)` is its
-    `step_with_memory`, `("distribution", z, u, None)` its Gaussian `_distribution`."""
+    `step_with_memory`, `("distribution", z, u, None)` its Gaussian `_distribution`,
+    `("rollout", z0, actions, noise)` its `noisy_rollout`."""
 
     def __init__(self, member: nn.Module) -> None:
         self.member: Any = member
 
-    def __call__(self, method: str, z: Tensor, u: Tensor, memory: Memory) -> Any:
+    def __call__(self, method: str, z: Tensor, u: Tensor, extra: Any) -> Any:
         if method == "step":
-            return self.member.step_with_memory(z, u, memory)
+            return self.member.step_with_memory(z, u, extra)
+        if method == "rollout":  # extra: the noise or None
+            return self.member.noisy_rollout(z, u, extra)
         return self.member._distribution(z, u)

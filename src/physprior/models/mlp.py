@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal, final
+from collections.abc import Sequence
+from typing import Literal, cast, final
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ._base import Memory, ModelConfig, TransitionModel
-from ._normalized_mlp import FoldedMLP, NormalizedMLP
+from ._base import Memory, ModelConfig, StackedRollout, TransitionModel
+from ._normalized_mlp import FoldedMLP, NormalizedMLP, StackedMLP
 from ._registry import register
 from ._rollout import rollout_inputs
 
@@ -114,6 +115,44 @@ class MLPDelta(TransitionModel):
             z = torch.add(z, net(z, biases[t])[:, :d])
             states.append(z)
         return torch.stack(states, dim=1)
+
+    @classmethod
+    def stacked_rollout(cls, members: Sequence[TransitionModel]) -> StackedRollout:
+        """K `mlp` members rolled out together: their folded networks stacked
+        (`StackedMLP`), one batched product per layer and step for all members. The same
+        function per member as `rollout` (deterministic) or `noisy_rollout` (probabilistic,
+        with `noise`), to rounding."""
+        models = cast(list[MLPDelta], list(members))
+        net = StackedMLP.stack([m._folded() for m in models])
+        d = models[0].obs_dim
+        probabilistic = models[0].config.probabilistic
+        if probabilistic:
+            # The bounded log-variance `low + softplus(high - softplus(high - raw) - low)` with
+            # its constant part taken out: std = exp(low / 2) * exp(softplus(gap - ...) / 2),
+            # and exp(low / 2) times the change's training std scales the noise once for all
+            # steps (fewer operations per step; the same function to rounding).
+            high = torch.stack([m.max_log_var for m in models]).unsqueeze(1)  # (K, 1, D)
+            low = torch.stack([m.min_log_var for m in models]).unsqueeze(1)
+            gap = high - low
+            change_std = torch.stack([m.delta_norm.std for m in models]).unsqueeze(1)
+            noise_scale = (0.5 * low).exp() * change_std
+
+        def rollout(z: Tensor, actions: Tensor, noise: Tensor | None) -> Tensor:
+            if noise is not None and not probabilistic:
+                raise ValueError("noise needs probabilistic members (probabilistic=True)")
+            biases = net.input_biases(actions)  # (K, T, B, H)
+            scaled_noise = None if noise is None else noise * noise_scale.unsqueeze(2)
+            states = [z]
+            for t in range(actions.shape[2]):
+                out = net(z, biases[:, t])
+                z = z + out[..., :d]
+                if scaled_noise is not None:
+                    above_low = F.softplus(gap - F.softplus(high - out[..., d:]))
+                    z = torch.addcmul(z, above_low.mul_(0.5).exp_(), scaled_noise[:, :, t])
+                states.append(z)
+            return torch.stack(states, dim=2)
+
+        return rollout
 
     def _folded(self) -> FoldedMLP:
         """The network with input normalisation and the state-change scale folded in:

@@ -82,6 +82,7 @@ class RNN(TransitionModel):
     config_class = RNNConfig
     config: RNNConfig
     supports_probabilistic = False
+    memoryless = False
 
     def __init__(self, config: RNNConfig) -> None:
         super().__init__(config)
@@ -119,6 +120,7 @@ class LSTM(TransitionModel):
     config_class = LSTMConfig
     config: LSTMConfig
     supports_probabilistic = False
+    memoryless = False
 
     def __init__(self, config: LSTMConfig) -> None:
         super().__init__(config)
