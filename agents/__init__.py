@@ -7,7 +7,10 @@
   control over a learned model's `ModelDynamics` (an ensemble's with PETS's particles), with
   SB3's `predict` signature; `run_plan` scores one on the real env (`physprior plan`).
 - `physprior.agents.mbpo`: `MBPO`, SB3's SAC trained on real transitions mixed with short model
-  rollouts branched from real states (Janner et al. 2019).
+  rollouts branched from real states (Janner et al. 2019); `run_mbpo` runs it in a resumable
+  run folder.
+- `physprior.agents.pets`: `run_pets`, PETS (Chua et al. 2018) with an ensemble of any
+  physprior state model, in a resumable run folder.
 
 The common names are importable from `physprior.agents` itself (`from physprior.agents import
 CEMPlanner, CollectConfig, MBPO`; the function `collect` stays in `physprior.agents.collect`,
@@ -32,6 +35,10 @@ _LAZY = {
     "MPPIConfig": "planners",
     "run_plan": "planners",
     "MBPO": "mbpo",
+    "MBPOConfig": "mbpo",
+    "run_mbpo": "mbpo",
+    "PETSConfig": "pets",
+    "run_pets": "pets",
 }
 
 __all__ = sorted(_LAZY)

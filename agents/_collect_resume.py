@@ -79,6 +79,16 @@ def capture(model: SAC) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     return tensors, header
 
 
+def open_steps(model: SAC) -> int:
+    """Steps taken in the episode in progress: the time limit's counter (0 without one)."""
+    wrapper: Any = _gym_env(model)
+    while isinstance(wrapper, gym.Wrapper):
+        if isinstance(wrapper, gym.wrappers.TimeLimit):
+            return int(wrapper._elapsed_steps or 0)
+        wrapper = wrapper.env
+    return 0
+
+
 def restore(
     model: SAC, tensors: dict[str, torch.Tensor], header: dict[str, Any], open_steps: int
 ) -> None:

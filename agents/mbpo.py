@@ -32,10 +32,15 @@ Example (InvertedPendulum in a few thousand real steps; see tests/agents/test_mb
     agent.learn(3000)
     action, _ = agent.predict(obs)        # SB3's signature: evaluate_policy can score it
     agent.save("runs/mbpo")               # model/ (physprior checkpoint), sac.zip, mbpo.json
+
+`run_mbpo(env_id, config, steps, out)` runs it in a folder that checkpoints every
+`checkpoint_every` real steps and resumes after a kill with identical results, with a
+learning-curve PNG and `results.json` (`physprior mbrl ENV --algo mbpo`).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import io
 import json
@@ -63,7 +68,7 @@ from ._collect_sac import folderless_logger
 from ._mbpo_buffers import MixedReplayBuffer
 from ._mbpo_fit import derive_seed, fit_ensemble, fit_model
 
-__all__ = ["MBPO", "MBPOConfig"]
+__all__ = ["MBPO", "MBPOConfig", "run_mbpo"]
 
 _DIM_FIELDS = ("obs_dim", "action_dim", "q_dim", "state_layout", "dt", "env_id")
 """Model config fields MBPO takes from the env, never from `model_kwargs`."""
@@ -284,6 +289,8 @@ class MBPO:
         dynamics: the `ModelDynamics` the branched rollouts step through.
         history: one record per model fit: `step` (real steps so far), `windows`, `loss`
             (mean training loss of the fit's last epoch, normalised units).
+        curve: `(real steps at its end, return)` of every finished real episode; `open_return`
+            the return so far of the one in progress.
     Counters: `real_steps`, `model_fits`, `model_transitions` (model rows added to the model
     buffer), `model_diverged` (rollout rows dropped as diverged), `gradient_steps` (SAC's).
     """
@@ -360,13 +367,19 @@ class MBPO:
             seed=config.seed,
             device=config.device,
             verbose=0,
-            **config.sac_kwargs,
+            # A copy: SB3 adds keys to the `policy_kwargs` it is given, which would change
+            # the (frozen) config and so what `save` records.
+            **copy.deepcopy(config.sac_kwargs),
         )
         self.sac.set_logger(folderless_logger(verbose=False))
         self._low = torch.as_tensor(act_space.low, dtype=self.model.dtype, device=config.device)
         self._high = torch.as_tensor(act_space.high, dtype=self.model.dtype, device=config.device)
         self._branch_rng = np.random.default_rng(derive_seed(config.seed, 0, "branch-starts"))
         self.history: list[dict[str, Any]] = []
+        #: The learning curve: `(real steps at its end, return)` of every finished episode.
+        self.curve: list[tuple[int, float]] = []
+        #: The return so far of the episode in progress.
+        self.open_return = 0.0
         self.model_fits = 0
         self.model_transitions = 0
         self.model_diverged = 0
@@ -548,6 +561,12 @@ class _MBPOCallback(BaseCallback):
         self.bar = progress_bar(total=total_steps, desc="mbpo", unit="step", enabled=progress)
 
     def _on_step(self) -> bool:
+        # SB3's raw env reward and episode end of the step just taken (one env).
+        agent = self.agent
+        agent.open_return += float(self.locals["rewards"][0])
+        if bool(self.locals["dones"][0]):
+            agent.curve.append((agent.real_steps, agent.open_return))
+            agent.open_return = 0.0
         self.bar.update(1)
         return True
 
@@ -568,3 +587,8 @@ class _MBPOCallback(BaseCallback):
 
     def close(self) -> None:
         self.bar.close()
+
+
+# The resumable run folder around `MBPO` (`physprior mbrl --algo mbpo`); imported last, as it
+# builds on the classes above.
+from ._mbpo_run import run_mbpo  # noqa: E402

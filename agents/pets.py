@@ -27,7 +27,6 @@ import dataclasses
 import json
 import math
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,21 +40,18 @@ from physprior._progress import progress_bar
 from physprior.learned_env import ModelDynamics
 from physprior.models import check_config_fields, make, model_class
 from physprior.training import load_model, save_model
-from physprior.training._folders import current, recover, write_folder
+from physprior.training._folders import current, write_folder
 
 from ._mbpo_fit import derive_seed, fit_ensemble
 from ._mpc_config import planner_config
 from ._mpc_run import make_planner
+from ._run_folder import CHECKPOINT_DIR, CURVE_FILE, RESULTS_FILE, STATE_FILE, read_run_state
 
 __all__ = ["PETSConfig", "run_pets"]
 
 _DIM_FIELDS = ("obs_dim", "action_dim", "q_dim", "state_layout", "dt", "env_id")
-CHECKPOINT_DIR = "checkpoint"
-STATE_FILE = "state.json"
 DATA_FILE = "data.npz"
 MODEL_DIR = "model"
-RESULTS_FILE = "results.json"
-CURVE_FILE = "learning_curve.png"
 
 
 @dataclass(frozen=True)
@@ -164,7 +160,7 @@ def run_pets(
     folder = check_output_folder(out, "out")
     env = gym.make(env_id, max_episode_steps=config.max_episode_steps)
     with output_lock(folder, "out", folder=True):
-        state = _read_state(folder, env_id, config, steps) if resume else None
+        state = read_run_state(folder, "PETS", env_id, config.to_dict(), steps) if resume else None
         if state is None and current(folder / CHECKPOINT_DIR) is not None:
             raise FileExistsError(
                 f"{folder} already holds a PETS run; resume it (resume=True, --resume) or choose "
@@ -364,25 +360,3 @@ class _Run:
             else math.nan,
             "fit_seconds": self.fit_seconds,
         }
-
-
-def _read_state(folder: Path, env_id: str, config: PETSConfig, steps: int) -> dict[str, Any] | None:
-    """The saved state of a run in `folder` (None if it has none), checked to be this run's."""
-    checkpoint = folder / CHECKPOINT_DIR
-    recover(checkpoint)  # a swap a kill interrupted: back to a complete folder
-    if current(checkpoint) is None:
-        return None
-    file = checkpoint / STATE_FILE
-    try:
-        state: Mapping[str, Any] = json.loads(file.read_text(encoding="utf-8"))
-        saved_config = state["config"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"{file} is not a PETS state file ({err})") from None
-    if state.get("env_id") != env_id or saved_config != json.loads(json.dumps(config.to_dict())):
-        raise ValueError(
-            f"{folder} holds a PETS run of another env or config; resume it with the same "
-            "settings or choose another folder"
-        )
-    if int(state.get("steps", 0)) > steps:
-        raise ValueError(f"{folder} already holds {state['steps']} steps, more than {steps}")
-    return dict(state)

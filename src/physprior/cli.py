@@ -95,14 +95,15 @@ class MBRLCommandConfig:
     """Run folder: `checkpoint/` (data, ensemble, state), `results.json`, the curve PNG."""
     steps: int
     """Real env steps."""
-    algo: Literal["pets"] = "pets"
-    """The loop: PETS (plan through the ensemble, refit it every episode)."""
+    algo: Literal["pets", "mbpo"] = "pets"
+    """The loop: PETS (plan through the ensemble, refit it every episode) or MBPO (SAC on
+    real transitions and short rollouts branched through the ensemble)."""
     model: str = "mlp"
     """Member model name."""
     ensemble: int = 5
     """Members K."""
-    planner: Literal["cem", "mppi", "icem"] = "cem"
-    """Planner of the loop."""
+    planner: Literal["cem", "mppi", "icem"] | None = None
+    """Planner of a PETS loop (None: CEM); MBPO plans nothing."""
     seed: int = 0
     """Seed of everything in the run."""
     model_config: tuple[tuple[str, object], ...] = ()
@@ -303,25 +304,19 @@ def _cmd_plan(config: PlanCommandConfig) -> int:
 
 
 def _cmd_mbrl(config: MBRLCommandConfig) -> int:
-    import dataclasses as dc
-
+    if config.algo == "mbpo":
+        return _cmd_mbpo(config)
     from physprior.agents.pets import PETSConfig, run_pets
 
     # The loop's own settings; the model, ensemble, planner and seed have their own flags.
     flagged = {"model", "model_kwargs", "ensemble", "planner", "planner_kwargs", "seed"}
-    fields = {f.name for f in dc.fields(PETSConfig)} - flagged
-    loop: dict[str, Any] = dict(config.loop_config)
-    unknown = sorted(set(loop) - fields)
-    if unknown:
-        valid = ", ".join(sorted(fields))
-        raise ValueError(f"--loop {', '.join(unknown)}: not a loop setting; valid: {valid}")
     pets = PETSConfig(
         **{
-            **loop,
+            **_loop_settings(PETSConfig, config.loop_config, flagged),
             "model": config.model,
             "model_kwargs": dict(config.model_config),
             "ensemble": config.ensemble,
-            "planner": config.planner,
+            "planner": config.planner or "cem",
             "planner_kwargs": dict(config.planner_config),
             "seed": config.seed,
         }
@@ -334,14 +329,63 @@ def _cmd_mbrl(config: MBRLCommandConfig) -> int:
         resume=config.resume,
         progress=config.progress,
     )
-    last = result["curve"]["returns"][-5:]
-    recent = f"mean return of the last {len(last)} {sum(last) / len(last):.4g}" if last else ""
     print(
         f"PETS with {config.ensemble} {config.model} members on {config.env_id}: "
-        f"{result['steps']} real steps, {result['episodes']} finished episodes, {recent}, "
-        f"{result['decision_ms_mean']:.1f} ms per action; results in {config.out}"
+        f"{result['steps']} real steps, {result['episodes']} finished episodes, "
+        f"{_recent_returns(result)}, {result['decision_ms_mean']:.1f} ms per action; results "
+        f"in {config.out}"
     )
     return 0
+
+
+def _cmd_mbpo(config: MBRLCommandConfig) -> int:
+    from physprior.agents.mbpo import MBPOConfig, run_mbpo
+
+    if config.planner is not None or config.planner_config:
+        raise ValueError("--planner and --plan apply to --algo pets; MBPO acts with SAC")
+    flagged = {"model", "model_kwargs", "ensemble", "seed"}
+    mbpo = MBPOConfig(
+        **{
+            **_loop_settings(MBPOConfig, config.loop_config, flagged),
+            "model": config.model,
+            "model_kwargs": dict(config.model_config),
+            "ensemble": config.ensemble,
+            "seed": config.seed,
+        }
+    )
+    result = run_mbpo(
+        config.env_id, mbpo, config.steps, config.out, resume=config.resume,
+        progress=config.progress,
+    )  # fmt: skip
+    print(
+        f"MBPO with {config.ensemble} {config.model} members on {config.env_id}: "
+        f"{result['steps']} real steps, {result['episodes']} finished episodes, "
+        f"{_recent_returns(result)}, {result['model_fits']} model fits; results in {config.out}"
+    )
+    return 0
+
+
+def _loop_settings(
+    config_class: type, pairs: tuple[tuple[str, object], ...], flagged: set[str]
+) -> dict[str, Any]:
+    """`--loop` pairs as config fields of `config_class`, refusing unknown ones and those
+    with a flag of their own."""
+    import dataclasses as dc
+
+    fields = {f.name for f in dc.fields(config_class)} - flagged
+    loop: dict[str, Any] = dict(pairs)
+    unknown = sorted(set(loop) - fields)
+    if unknown:
+        valid = ", ".join(sorted(fields))
+        raise ValueError(f"--loop {', '.join(unknown)}: not a loop setting; valid: {valid}")
+    return loop
+
+
+def _recent_returns(result: dict[str, Any]) -> str:
+    last = result["curve"]["returns"][-5:]
+    if not last:
+        return "no finished episode"
+    return f"mean return of the last {len(last)} {sum(last) / len(last):.4g}"
 
 
 @dataclass(frozen=True)
@@ -742,9 +786,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--no-progress", action="store_true", help=_NO_PROGRESS)
 
-    mbrl = sub.add_parser("mbrl", help="a model-based RL loop (PETS) learning on the real env")
+    mbrl = sub.add_parser(
+        "mbrl", help="a model-based RL loop (PETS or MBPO) learning on the real env"
+    )
     mbrl.add_argument("env_id", help="the real environment")
-    mbrl.add_argument("--algo", choices=["pets"], default="pets", help="the loop (PETS)")
+    mbrl.add_argument(
+        "--algo",
+        choices=["pets", "mbpo"],
+        default="pets",
+        help="pets: plan through the ensemble; mbpo: SAC on branched model rollouts (default: "
+        "pets)",
+    )
     mbrl.add_argument("--model", default="mlp", help="member model (default: %(default)s)")
     mbrl.add_argument(
         "--ensemble", type=_int_at_least(1), default=5, metavar="K", help="members (default: 5)"
@@ -752,7 +804,7 @@ def build_parser() -> argparse.ArgumentParser:
     mbrl.add_argument("--steps", type=_COUNT, required=True, help="real env steps")
     mbrl.add_argument("--out", required=True, help="run folder")
     mbrl.add_argument(
-        "--planner", choices=["cem", "mppi", "icem"], default="cem", help="default: cem"
+        "--planner", choices=["cem", "mppi", "icem"], default=None, help="PETS's (default: cem)"
     )
     mbrl.add_argument("--seed", type=_SEED, default=0, help=_SEED_HELP)
     mbrl.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -963,7 +1015,7 @@ _RESUME_HINTS = {
     "demo": "; finished stages are saved, the same command resumes",
     "train": "; add --resume to the same command to continue from the last checkpoint",
     "collect": "; add --resume to the same command to continue from the last flush",
-    "mbrl": "; add --resume to the same command to continue from the last episode",
+    "mbrl": "; add --resume to the same command to continue from the last checkpoint",
 }
 
 

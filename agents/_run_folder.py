@@ -1,0 +1,50 @@
+"""The run folder of a resumable model-based RL loop (`run_pets`, `run_mbpo`).
+
+`OUT/checkpoint/` holds everything the loop needs to go on, replaced as a whole at every
+checkpoint (`physprior.training._folders.write_folder`: a kill leaves the previous checkpoint
+or the new one, never a mix); its `state.json` records the env, the config and the steps the
+run was asked for, which a resume must repeat. `results.json` and the learning-curve PNG are
+written beside it at the end.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from physprior.training._folders import current, recover
+
+__all__ = ["CHECKPOINT_DIR", "CURVE_FILE", "RESULTS_FILE", "STATE_FILE", "read_run_state"]
+
+CHECKPOINT_DIR = "checkpoint"
+STATE_FILE = "state.json"
+RESULTS_FILE = "results.json"
+CURVE_FILE = "learning_curve.png"
+
+
+def read_run_state(
+    folder: Path, algo: str, env_id: str, config: Mapping[str, Any], steps: int
+) -> dict[str, Any] | None:
+    """The saved `state.json` of the `algo` run in `folder` (None if it has none), checked to
+    be this run's: the same env and config, no more steps done than `steps`. A swap a kill
+    interrupted is finished first. ValueError, naming the folder, otherwise."""
+    checkpoint = folder / CHECKPOINT_DIR
+    recover(checkpoint)
+    if current(checkpoint) is None:
+        return None
+    file = checkpoint / STATE_FILE
+    try:
+        state: Mapping[str, Any] = json.loads(file.read_text(encoding="utf-8"))
+        saved_config = state["config"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{file} is not a {algo} state file ({err})") from None
+    if state.get("env_id") != env_id or saved_config != json.loads(json.dumps(dict(config))):
+        raise ValueError(
+            f"{folder} holds a {algo} run of another env or config; resume it with the same "
+            "settings or choose another folder"
+        )
+    if int(state.get("steps", 0)) > steps:
+        raise ValueError(f"{folder} already holds {state['steps']} steps, more than {steps}")
+    return dict(state)
