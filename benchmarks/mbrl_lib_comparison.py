@@ -82,19 +82,33 @@ def setup(venv: str) -> None:
         subprocess.run(args, check=True)
 
 
-class MbrlSide:
-    """The mbrl-lib subprocess: `env(k)` -> transitions/s, `cem(k)` -> ms per decision."""
+def mbrl_python(venv: str) -> Path:
+    """The mbrl-lib venv's Python; exits with the set-up commands when there is none."""
+    python = Path(venv) / "bin" / "python"
+    if not python.exists():
+        commands = "\n".join(" ".join(c).format(venv=venv) for c in SETUP)
+        sys.exit(f"no mbrl-lib venv at {venv}; run with --setup, or:\n{commands}")
+    return python
 
-    def __init__(self, python: Path, config: dict[str, object]) -> None:
+
+class MbrlSide:
+    """An mbrl-lib side script run by the venv's `python` with `config` (JSON) as its
+    argument, answering one JSON line per command line; this one's commands: `env(k)` ->
+    transitions/s, `cem(k)` -> ms per decision."""
+
+    def __init__(
+        self, python: Path, config: dict[str, object], script: str = "_mbrl_lib_side.py"
+    ) -> None:
         self.proc = subprocess.Popen(
-            [str(python), str(HERE / "_mbrl_lib_side.py"), json.dumps(config)],
+            [str(python), str(HERE / script), json.dumps(config)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
-        self.info = self._ask(None)
+        self.info = self.ask(None)
 
-    def _ask(self, command: str | None) -> dict[str, object]:
+    def ask(self, command: str | None) -> dict[str, object]:
+        """Send one command line (None: none) and return the side's JSON answer."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         if command is not None:
             self.proc.stdin.write(command + "\n")
@@ -108,14 +122,14 @@ class MbrlSide:
         return answer
 
     def env(self, steps: int) -> float:
-        return float(self._ask(f"env {steps}")["rate"])  # type: ignore[arg-type]
+        return float(self.ask(f"env {steps}")["rate"])  # type: ignore[arg-type]
 
     def cem(self, decisions: int) -> float:
-        return float(self._ask(f"cem {decisions}")["ms"])  # type: ignore[arg-type]
+        return float(self.ask(f"cem {decisions}")["ms"])  # type: ignore[arg-type]
 
-    def close(self) -> None:
+    def close(self, quit_line: str = "quit") -> None:
         assert self.proc.stdin is not None
-        self.proc.stdin.write("quit\n")
+        self.proc.stdin.write(quit_line + "\n")
         self.proc.stdin.close()
         self.proc.wait(timeout=30)
 
@@ -134,10 +148,7 @@ def main() -> None:
     if args.setup:
         setup(args.venv)
         return
-    python = Path(args.venv) / "bin" / "python"
-    if not python.exists():
-        commands = "\n".join(" ".join(c).format(venv=args.venv) for c in SETUP)
-        sys.exit(f"no mbrl-lib venv at {args.venv}; run with --setup, or:\n{commands}")
+    python = mbrl_python(args.venv)
     torch.set_num_threads(args.threads)
     cem = CEMConfig(horizon=30, population=400, iterations=5, elites=40, alpha=0.1)
 

@@ -259,6 +259,18 @@ def _calibrate(job: Job, ensemble: Any) -> tuple[dict[str, float], dict[str, lis
     return metrics, curves
 
 
+def curve_metrics(steps: Sequence[int], returns: Sequence[float], total: int) -> dict[str, float]:
+    """`final_return` (mean return of the episodes ending in the last fifth of `total` real
+    steps; the last episode if none does), `mean_return` (every episode) and `episodes`, from
+    a learning curve: the env steps at which each episode ended and its return."""
+    late = [r for s, r in zip(steps, returns, strict=True) if s > 0.8 * total] or returns[-1:]
+    return {
+        "final_return": float(np.mean(late)) if late else float("nan"),
+        "mean_return": float(np.mean(returns)) if returns else float("nan"),
+        "episodes": float(len(returns)),
+    }
+
+
 def run_job(job: Job) -> JobResult:
     """Learn from scratch for the job's real steps; record the curve (and calibration)."""
     import tempfile
@@ -277,11 +289,7 @@ def run_job(job: Job) -> JobResult:
         with tempfile.TemporaryDirectory(prefix="physprior-pets-") as folder:
             steps, returns, ms, ensemble = _pets(job, Path(folder))
         metrics["decision_ms"] = ms
-    total = int(job.params["steps"][job.env_id])
-    late = [r for s, r in zip(steps, returns, strict=True) if s > 0.8 * total] or returns[-1:]
-    metrics["final_return"] = float(np.mean(late)) if late else float("nan")
-    metrics["mean_return"] = float(np.mean(returns)) if returns else float("nan")
-    metrics["episodes"] = float(len(returns))
+    metrics.update(curve_metrics(steps, returns, int(job.params["steps"][job.env_id])))
     curves["episode_steps"] = [float(s) for s in steps]
     curves["episode_returns"] = list(returns)
     if ensemble is not None:
