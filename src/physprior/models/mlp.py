@@ -127,13 +127,15 @@ class MLPDelta(TransitionModel):
         d = models[0].obs_dim
         probabilistic = models[0].config.probabilistic
         if probabilistic:
-            # The bounded log-variance `low + softplus(high - softplus(high - raw) - low)` with
-            # its constant part taken out: std = exp(low / 2) * exp(softplus(gap - ...) / 2),
-            # and exp(low / 2) times the change's training std scales the noise once for all
-            # steps (fewer operations per step; the same function to rounding).
+            # The standard deviation of the bounded log-variance
+            # `v = low + softplus(high - softplus(high - raw) - low)` in closed form:
+            # exp(v / 2) = exp(low / 2) * sqrt(1 + exp(high - low) / (1 + exp(high - raw))),
+            # one exponential and a square root per step instead of two softplus and an
+            # exponential (the same function to rounding). exp(low / 2) and the state
+            # change's training std scale the noise once for all steps.
             high = torch.stack([m.max_log_var for m in models]).unsqueeze(1)  # (K, 1, D)
             low = torch.stack([m.min_log_var for m in models]).unsqueeze(1)
-            gap = high - low
+            gap = (high - low).exp()
             change_std = torch.stack([m.delta_norm.std for m in models]).unsqueeze(1)
             noise_scale = (0.5 * low).exp() * change_std
 
@@ -147,8 +149,8 @@ class MLPDelta(TransitionModel):
                 out = net(z, biases[:, t])
                 z = z + out[..., :d]
                 if scaled_noise is not None:
-                    above_low = F.softplus(gap - F.softplus(high - out[..., d:]))
-                    z = torch.addcmul(z, above_low.mul_(0.5).exp_(), scaled_noise[:, :, t])
+                    spread = torch.div(gap, torch.sub(high, out[..., d:]).exp_().add_(1.0))
+                    z = torch.addcmul(z, spread.add_(1.0).sqrt_(), scaled_noise[:, :, t])
                 states.append(z)
             return torch.stack(states, dim=2)
 
