@@ -287,12 +287,12 @@ def report(budget: Budget, runs: dict[str, list[Run]], args: argparse.Namespace)
         }
 
     def summary(values: list[float]) -> str:
-        spread = statistics.pstdev(values) if len(values) > 1 else 0.0
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
         return f"{statistics.fmean(values):.1f} ({spread:.1f})"
 
     print(
         f"\nPETS on {ENV_ID}, {budget.steps} real steps, {args.seeds} seed(s), "
-        f"{args.threads} threads; physprior {physprior.__version__}; mean (std over seeds)"
+        f"{args.threads} threads; physprior {physprior.__version__}; mean (sample std over seeds)"
     )
     metrics = ("final_return", "mean_return", "decision_ms", "fit_seconds", "run_seconds")
     print(f"{'':<11}" + "".join(f"{m:>17}" for m in metrics))
