@@ -220,6 +220,9 @@ class ModelDynamics:
         self.action_high: Tensor = torch.as_tensor(
             act_space.high, dtype=self.dtype, device=self.device
         )
+        # The bounds as the model's dtype holds them, for `transition_one`'s numpy clip.
+        self._action_low_np = self.action_low.cpu().numpy().astype(np.float64)
+        self._action_high_np = self.action_high.cpu().numpy().astype(np.float64)
         spec = gym.spec(base_env_id)
         #: The base env's episode length (its registered `max_episode_steps`; None: unlimited).
         self.max_episode_steps: int | None = spec.max_episode_steps
@@ -302,6 +305,37 @@ class ModelDynamics:
             next_obs, reward, diverged = self._finite_rewards(obs, action, next_obs, diverged)
             terminated = self.termination_fn(next_obs)
         return next_obs, reward, terminated, diverged
+
+    def transition_one(
+        self, state: Tensor, action: NDArray[np.float64]
+    ) -> tuple[Tensor, float, bool, bool]:
+        """`step` of one row, for the single env: `state (1, D)` (model dtype, from a reset
+        or an earlier step) and a checked `action (A,)` -> `(next_state (1, D), reward,
+        terminated, diverged)`. The model steps in torch; the clipping, reward, termination
+        and divergence check run in numpy on float64 copies of the row, since on one row
+        torch's cost per call is most of the step. The same results as `step` to rounding
+        (reward and bound in float64 rather than the model's dtype)."""
+        clipped = np.clip(action, self._action_low_np, self._action_high_np)
+        with torch.no_grad():
+            if self.model.training:
+                self.model.eval()
+            u = torch.as_tensor(clipped[None], dtype=self.dtype, device=self.device)
+            predicted = self._predict(state, u, None)
+        obs = state[0].cpu().numpy().astype(np.float64)
+        next_obs = predicted[0].cpu().numpy().astype(np.float64)
+        norm = self.model.state_norm
+        limit = np.minimum(self.bound * norm.std.cpu().numpy(), np.finfo(np.float64).max)
+        excess = np.abs(next_obs - norm.mean.cpu().numpy()) - limit
+        diverged = not excess.max() <= 0  # NaN compares False: non-finite rows diverge too
+        if diverged:
+            next_obs, predicted = obs, state
+        reward = float(self.base_env.reward_fn(obs, clipped, next_obs))
+        if not math.isfinite(reward):  # as `_finite_rewards`: diverged, reward of staying
+            diverged, next_obs, predicted = True, obs, state
+            stay = float(self.base_env.reward_fn(obs, clipped, obs))
+            reward = stay if math.isfinite(stay) else 0.0
+        terminated = bool(self.base_env.termination_fn(next_obs))
+        return predicted, reward, terminated, diverged
 
     def _predict(self, obs: Tensor, action: Tensor, members: Tensor | None) -> Tensor:
         """The model's next state `(N, D)` of checked, clipped inputs (see `member`; drawn
@@ -849,17 +883,14 @@ class LearnedDynamicsEnv(gym.Env[NDArray[np.float64], NDArray[np.float32]]):
             raise RuntimeError("LearnedDynamicsEnv.step() called before reset()")
         a = _check_state(action, self._action_shape, "action", self.dynamics.dtype)
         dyn = self.dynamics
-        u = torch.as_tensor(a[None], dtype=dyn.dtype, device=dyn.device)
-        next_obs, reward, terminated, diverged = dyn._transition(self._state, u)
-        self._state = next_obs
+        self._state, reward, terminated, model_diverged = dyn.transition_one(self._state, a)
         self._steps += 1
-        model_diverged = bool(diverged[0])
         limit = self.max_episode_steps
         truncated = model_diverged or (limit is not None and self._steps >= limit)
         info: dict[str, Any] = {"model_diverged": model_diverged}
         if dyn.last_disagreement is not None:
             info["model_disagreement"] = float(dyn.last_disagreement[0])
-        return self._obs(), float(reward[0]), bool(terminated[0]), truncated, info
+        return self._obs(), reward, terminated, truncated, info
 
     def _obs(self) -> NDArray[np.float64]:
         assert self._state is not None

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from ._base import LossKind, Memory, ModelConfig, StackedRollout, TransitionModel
+from ._cache import TensorVersions
 from ._registry import available_models, make, model_class, register
 
 __all__ = ["Ensemble", "EnsembleConfig"]
@@ -124,9 +125,8 @@ class Ensemble(TransitionModel):
         self.members = nn.ModuleList(make(config.member, **kwargs) for _ in range(config.size))
         # Stacked parameters and the member module they are mapped through, rebuilt when a
         # member changes (an optimiser step, a load, a move to another dtype or device).
-        self._stacked: tuple[tuple[Any, ...], dict[str, Tensor], dict[str, Tensor]] | None = None
-        self._stacked_rollout: tuple[tuple[Any, ...], StackedRollout | None] | None = None
-        self._submodules: list[nn.Module] | None = None
+        self._stacked: tuple[TensorVersions, dict[str, Tensor], dict[str, Tensor]] | None = None
+        self._stacked_rollout: tuple[TensorVersions, StackedRollout | None] | None = None
         self._template: dict[tuple[torch.dtype, torch.device], nn.Module] = {}
 
     @classmethod
@@ -167,25 +167,10 @@ class Ensemble(TransitionModel):
 
         if torch.is_grad_enabled():
             return stacked()
-        key = self._tensor_key()
-        if self._stacked is None or self._stacked[0] != key:
-            self._stacked = (key, *stacked())
+        tensors = self._weight_tensors()
+        if self._stacked is None or not self._stacked[0].matches(tensors):
+            self._stacked = (TensorVersions(tensors), *stacked())
         return self._stacked[1], self._stacked[2]
-
-    def _tensor_key(self) -> tuple[Any, ...]:
-        """Identity and in-place version of every parameter and buffer of the members:
-        changes whenever one is modified (an optimiser step, a load, a normaliser fit) or
-        replaced. Reads a cached list of the members' submodules, since walking the module
-        tree costs about a millisecond and the planners ask on every rollout."""
-        if self._submodules is None:
-            self._submodules = [module for member in self.members for module in member.modules()]
-        return tuple(
-            (id(t), t._version)
-            for module in self._submodules
-            for group in (module._parameters, module._buffers)
-            for t in group.values()
-            if t is not None
-        )
 
     def _member_template(self) -> nn.Module:
         """A copy of member 0 whose tensors `functional_call` replaces by a member's; kept
@@ -327,9 +312,12 @@ class Ensemble(TransitionModel):
         members = self._models()
         if torch.is_grad_enabled():
             return type(members[0]).stacked_rollout(members)
-        key = self._tensor_key()
-        if self._stacked_rollout is None or self._stacked_rollout[0] != key:
-            self._stacked_rollout = (key, type(members[0]).stacked_rollout(members))
+        tensors = self._weight_tensors()
+        if self._stacked_rollout is None or not self._stacked_rollout[0].matches(tensors):
+            self._stacked_rollout = (
+                TensorVersions(tensors),
+                type(members[0]).stacked_rollout(members),
+            )
         return self._stacked_rollout[1]
 
     def disagreement(self, z: Tensor, u: Tensor | None = None) -> Tensor:
@@ -383,7 +371,6 @@ class Ensemble(TransitionModel):
         # A move to another dtype or device invalidates the stacked copies.
         self._stacked = None
         self._stacked_rollout = None
-        self._submodules = None
         super()._apply(fn, recurse)
         return self
 

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ._base import Memory, ModelConfig, StackedRollout, TransitionModel
+from ._cache import inference_cached
 from ._normalized_mlp import FoldedMLP, NormalizedMLP, StackedMLP
 from ._registry import register
 from ._rollout import rollout_inputs
@@ -156,6 +157,7 @@ class MLPDelta(TransitionModel):
 
         return rollout
 
+    @inference_cached
     def _folded(self) -> FoldedMLP:
         """The network with input normalisation and the state-change scale folded in:
         `folded(z, input_bias(u)) = delta_norm.inverse(net(state_norm(z), action_norm(u)))`.

@@ -11,6 +11,7 @@ from torch import Tensor
 from physprior.integrators import get_integrator
 
 from ._base import Memory, ModelConfig, TransitionModel
+from ._cache import inference_cached
 from ._normalized_mlp import (
     AngleInputMLP,
     FoldedNet,
@@ -129,6 +130,7 @@ class NODE(TransitionModel):
         return torch.stack(states, dim=1)
 
     # ------------------------------------------------------------------ parts
+    @inference_cached
     def _folded(self) -> FoldedNet:
         dt = self.dt
         mean, std = self.state_norm.mean, self.state_norm.std

@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from physprior.integrators import Field
 
 from ._base import Memory, ModelConfig, TransitionModel
+from ._cache import inference_cached
 from ._inference_rollout import IN_PLACE_ACTIVATIONS, averaged_velocity_rollout_no_grad
 from ._normalized_mlp import (
     AngleInputMLP,
@@ -212,6 +213,7 @@ class NODESO(TransitionModel):
             states.append(z)
         return torch.stack(states, dim=1)
 
+    @inference_cached
     def _folded(self, increment: float | None = None) -> FoldedNet:
         """The acceleration (or force) network folded, `(B, 2n) -> (B, n)`.
 
