@@ -25,6 +25,10 @@ subject by subject in `--rounds` rounds (the order rotates every round), each ti
 and its ratio to the reference measured in the same run. Absolute figures swing by up to 3
 times on shared machines; the ratios are the result.
 
+The machine's compute limit is measured in the same run (`_limits.py`: one thread's
+`torch.addmm` rate on the model's hidden shape, times `--threads`), and every figure is also
+printed as a fraction of the limit it implies (matrix-product FLOPs only).
+
     python benchmarks/learned_env_throughput.py                     # about a minute
     python benchmarks/learned_env_throughput.py --rounds 3 --steps 10 --threads 1
 
@@ -47,6 +51,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 import torch
+from _limits import Limit, addmm_gflops, mlp_flops, node_so_transition_flops
 from mujoco import rollout as mj_rollout
 
 import physprior
@@ -256,6 +261,19 @@ def main() -> None:
     ratio = ratios["node-so env"]
     verdict = "met" if ratio >= GOAL else "not met"
     print(f"goal: node-so env >= {GOAL:.0f}x mujoco.rollout: {ratio:.2f}x ({verdict})")
+    # The machine's limit, measured now on the models' hidden shape.
+    gflops = addmm_gflops(args.envs, 128, 128)
+    limits = {
+        "node-so": Limit(node_so_transition_flops(18, 6, 128, 2, 8), gflops, args.threads),
+        "mlp": Limit(2 * 6 * 128 + mlp_flops(18, 128, 2, 18), gflops, args.threads),
+    }
+    for name, limit in limits.items():
+        print(f"{name}: {limit.describe('transition')}")
+    for s in subjects[1:]:
+        kind = s.name.split()[0]
+        if kind in limits:
+            share = limits[kind].fraction(statistics.median(s.rates))
+            print(f"{s.name:<16} {share:6.1%} of the {kind} compute limit")
 
 
 if __name__ == "__main__":

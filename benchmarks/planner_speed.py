@@ -18,6 +18,10 @@ table gives median milliseconds per decision. Threads: `--threads` torch intra-o
 The last subject, `node-so matmuls`, times only the matrix products of one node-so decision,
 on preallocated tensors: the ceiling of any implementation built on torch's matrix products.
 
+The machine's compute limit is measured in the same run (`_limits.py`: one thread's
+`torch.addmm` rate on the model's hidden shape, times `--threads`), and every figure is also
+printed as a fraction of the limit it implies (matrix-product FLOPs only).
+
     python benchmarks/planner_speed.py                    # about a minute
     python benchmarks/planner_speed.py --rounds 3 --decisions 3 --threads 1
 
@@ -36,6 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from _limits import Limit, addmm_gflops, mlp_flops, node_so_transition_flops
 from learned_env_throughput import ENV_ID, fitted_model, halfcheetah_states
 
 from physprior.agents.planners import CEMConfig, CEMPlanner
@@ -158,6 +163,20 @@ def main() -> None:
     node_so = med["node-so CEM"]
     verdict = "met" if node_so < GOAL_MS else "not met"
     print(f"goal: node-so CEM decision < {GOAL_MS:.0f} ms: {node_so:.1f} ms ({verdict})")
+    # The machine's limit, measured now: a decision's model transitions at full speed.
+    transitions = args.iterations * args.population * args.horizon
+    gflops = addmm_gflops(args.population, 128, 128)
+    per_transition = {
+        "node-so": node_so_transition_flops(18, 6, 128, 2, 8),
+        "mlp": 2 * 6 * 128 + mlp_flops(18, 128, 2, 18),
+    }
+    for name, flops in per_transition.items():
+        limit = Limit(flops * transitions, gflops, args.threads)
+        limit_ms = 1000 / limit.per_second
+        print(
+            f"{name}: {limit.describe('decision')}: {limit_ms:.1f} ms per decision; the CEM "
+            f"decision at {limit_ms / med[name + ' CEM']:.1%} of it"
+        )
 
 
 if __name__ == "__main__":

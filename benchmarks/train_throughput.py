@@ -14,6 +14,11 @@ implementation trains about 14,000 windows/s on these machines (about 12 minutes
 protocol); the goal is 3 times that (the full protocol in under 4 minutes on 2 CPU cores).
 Measure on an otherwise idle machine.
 
+The machine's compute limit is measured in the same run (`_limits.py`: one thread's
+`torch.addmm` rate on the model's hidden shape, times `--threads`), and both rates are also
+printed as a fraction of the limit it implies (a window: 2 transitions forward and backward,
+the backward pass counted as twice the forward's products).
+
     python benchmarks/train_throughput.py                 # 2 epochs each, about 2 minutes
     python benchmarks/train_throughput.py --epochs 4 --threads 1
 """
@@ -28,6 +33,7 @@ import time
 import gymnasium as gym
 import numpy as np
 import torch
+from _limits import Limit, addmm_gflops, node_so_transition_flops
 from torch import nn
 
 import physprior  # noqa: F401  (registers the environments)
@@ -206,6 +212,14 @@ def main() -> None:
     print(
         f"\nmatrix products alone (no autograd, activations or optimiser): {ceiling:,.0f} "
         f"windows/s, {FULL_EPOCHS * WINDOWS / ceiling / 60:.1f} min for the full protocol"
+    )
+    # The machine's limit, measured now: a window's 2 transitions forward and backward
+    # (the backward pass twice the forward's products: to the inputs and to the weights).
+    window_flops = 3 * 2 * node_so_transition_flops(18, 6, 128, 2, 8)
+    limit = Limit(window_flops, addmm_gflops(BATCH, 128, 128), args.threads)
+    print(
+        f"{limit.describe('window')}; physprior at {limit.fraction(ours_rate):.1%} of it, the "
+        f"plain reference at {limit.fraction(plain_rate):.1%}"
     )
     print(
         f"physprior / plain reference: {ours_rate / plain_rate:.2f}x; "
