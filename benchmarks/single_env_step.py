@@ -1,0 +1,117 @@
+"""Per-step cost of the single learned env against the real env and the bare model.
+
+Subjects, one row at a time on one thread, random actions in the action box:
+
+- `real env`: Gymnasium's `InvertedPendulum-v5` (`gym.make`, its wrappers included).
+- `learned env`: `gym.make("physprior/Learned-v0", model=...)` over
+  `physprior/InvertedPendulumFull-v0` with an `mlp` of 2 hidden layers of 128 (random
+  weights, normalisers fitted on real states), wrappers included: the numpy action in, the
+  model step, reward, termination, divergence check, the numpy observation out.
+- `bare model`: `model.step(z, u)` on a `(1, 4)` tensor under `torch.inference_mode()`.
+
+Subjects alternate in `--rounds` rounds of `--steps` steps each (episodes reset when they
+end); the table gives the median microseconds per step. The learned env's overhead is its
+time over the bare model's.
+
+    python benchmarks/single_env_step.py            # about 20 seconds
+
+Goal (issue 16): the learned env's overhead over the model under 50 us per step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import physprior  # noqa: F401  (registers the environments)
+from physprior.models import make
+from physprior.training import save_model
+
+BASE = "physprior/InvertedPendulumFull-v0"
+GOAL_US = 50.0
+
+
+def real_states(n: int) -> np.ndarray:
+    env = gym.make(BASE)
+    rng = np.random.default_rng(0)
+    obs, _ = env.reset(seed=0)
+    states = []
+    while len(states) < n:
+        obs, _, terminated, truncated, _ = env.step(rng.uniform(-3, 3, 1).astype(np.float32))
+        states.append(obs)
+        if terminated or truncated:
+            obs, _ = env.reset()
+    return np.asarray(states)
+
+
+def env_runner(env: gym.Env) -> Callable[[int], None]:
+    rng = np.random.default_rng(1)
+    env.reset(seed=0)
+
+    def run(steps: int) -> None:
+        actions = rng.uniform(-3, 3, (steps, 1)).astype(np.float32)
+        for t in range(steps):
+            _, _, terminated, truncated, _ = env.step(actions[t])
+            if terminated or truncated:
+                env.reset()
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=2000, help="steps per timing (2000)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (5)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    base = gym.make(BASE).unwrapped
+    torch.manual_seed(0)
+    model = make("mlp", obs_dim=4, action_dim=1, q_dim=int(base.q_dim),
+                 state_layout=str(base.state_layout), dt=float(base.dt), env_id=BASE)  # fmt: skip
+    states = torch.as_tensor(real_states(2000), dtype=torch.float32)
+    model.fit_normalization(torch.stack((states[:-1], states[1:]), 1), torch.zeros(1999, 1, 1))
+    with tempfile.TemporaryDirectory() as folder:
+        save_model(model, f"{folder}/model")
+        learned = gym.make("physprior/Learned-v0", model=f"{folder}/model")
+    z, u = states[:1], torch.zeros(1, 1)
+
+    def bare(steps: int) -> None:
+        with torch.inference_mode():
+            for _ in range(steps):
+                model.step(z, u)
+
+    subjects = {
+        "real env": env_runner(gym.make("InvertedPendulum-v5")),
+        "learned env": env_runner(learned),
+        "bare model": bare,
+    }
+    us: dict[str, list[float]] = {name: [] for name in subjects}
+    for run in subjects.values():
+        run(100)  # warm-up
+    names = list(subjects)
+    for r in range(args.rounds):
+        for i in range(len(names)):
+            name = names[(i + r) % len(names)]
+            start = time.perf_counter()
+            subjects[name](args.steps)
+            us[name].append(1e6 * (time.perf_counter() - start) / args.steps)
+    med = {name: statistics.median(values) for name, values in us.items()}
+    print(f"one thread, {args.rounds} rounds of {args.steps} steps, torch {torch.__version__}")
+    print(f"{'subject':<14}{'us per step':>12}{'steps/s':>10}")
+    for name in names:
+        print(f"{name:<14}{med[name]:>12.1f}{1e6 / med[name]:>10,.0f}")
+    overhead = med["learned env"] - med["bare model"]
+    verdict = "met" if overhead < GOAL_US else "not met"
+    print(f"learned env over the bare model: {overhead:.1f} us per step")
+    print(f"goal: overhead < {GOAL_US:.0f} us: {overhead:.1f} us ({verdict})")
+
+
+if __name__ == "__main__":
+    main()
