@@ -130,15 +130,19 @@ class MLPDelta(TransitionModel):
         if probabilistic:
             # The standard deviation of the bounded log-variance
             # `v = low + softplus(high - softplus(high - raw) - low)` in closed form:
-            # exp(v / 2) = exp(low / 2) * sqrt(1 + exp(high - low) / (1 + exp(high - raw))),
-            # one exponential and a square root per step instead of two softplus and an
-            # exponential (the same function to rounding). exp(low / 2) and the state
-            # change's training std scale the noise once for all steps.
+            # exp(v / 2) = exp(low / 2) * sqrt(1 + exp(high - low) * sigmoid(raw - high)),
+            # a sigmoid and a square root per step instead of two softplus and an
+            # exponential (the same function to rounding). `- high` goes into the last
+            # layer's bias; exp(low / 2) and the state change's training std scale the noise
+            # once for all steps.
             high = torch.stack([m.max_log_var for m in models]).unsqueeze(1)  # (K, 1, D)
             low = torch.stack([m.min_log_var for m in models]).unsqueeze(1)
             gap = (high - low).exp()
+            shift = torch.cat((torch.zeros_like(high), high), dim=-1)
+            net = dataclasses.replace(net, out_bias=net.out_bias - shift)
             change_std = torch.stack([m.delta_norm.std for m in models]).unsqueeze(1)
             noise_scale = (0.5 * low).exp() * change_std
+            ones = torch.ones_like(gap)
 
         def rollout(z: Tensor, actions: Tensor, noise: Tensor | None) -> Tensor:
             if noise is not None and not probabilistic:
@@ -150,8 +154,8 @@ class MLPDelta(TransitionModel):
                 out = net(z, biases[:, t])
                 z = z + out[..., :d]
                 if scaled_noise is not None:
-                    spread = torch.div(gap, torch.sub(high, out[..., d:]).exp_().add_(1.0))
-                    z = torch.addcmul(z, spread.add_(1.0).sqrt_(), scaled_noise[:, :, t])
+                    spread = torch.addcmul(ones, gap, torch.sigmoid(out[..., d:])).sqrt_()
+                    z = torch.addcmul(z, spread, scaled_noise[:, :, t])
                 states.append(z)
             return torch.stack(states, dim=2)
 
