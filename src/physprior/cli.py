@@ -824,7 +824,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=[],
         metavar="KEY=VALUE",
-        help="loop settings, e.g. --loop initial_steps=500 model_epochs=10",
+        help="loop settings (PETSConfig or MBPOConfig fields), e.g. --loop initial_steps=500 "
+        "model_epochs=10 (pets) or --loop learning_starts=1000 rollout_length=5 (mbpo)",
     )
 
     bench = sub.add_parser("bench", help="run a benchmark suite that reproduces a paper's results")
