@@ -1,8 +1,9 @@
 """Suite `mbrl`: does a physics prior make a model-based RL loop learn from fewer real steps?
 
 Real return against real env steps, over seeds, for SB3's SAC (model-free), PETS with an
-ensemble of PETS's probabilistic MLPs, PETS with an ensemble of NODE+SO and of HNN members, and
-MBPO with a NODE+SO ensemble, on InvertedPendulumFull, HalfCheetahFull and HopperFull. Every
+ensemble of PETS's probabilistic MLPs, PETS with an ensemble of NODE+SO and of HNN members
+(deterministic, and NODE+SO also probabilistic: a learned noise scale on its acceleration),
+and MBPO with a NODE+SO ensemble, on InvertedPendulumFull, HalfCheetahFull and HopperFull. Every
 row learns from scratch in the real env for the same number of real steps; its curve is the
 return of each episode it played while learning (PETS plans every real action; SAC and MBPO
 act with their stochastic policy, as SB3 trains them).
@@ -45,11 +46,12 @@ from ._framework import Claim, Job, JobResult, Means, Scale, Suite, scale_settin
 
 NAME = "mbrl"
 SAC_ROW = "SAC"
-#: PETS rows: label -> member model.
-PETS_ROWS: dict[str, str] = {
-    "PETS, MLP ensemble": "mlp",
-    "PETS, NODE+SO ensemble": "node-so",
-    "PETS, HNN ensemble": "hnn",
+#: PETS rows: label -> (member model, probabilistic members).
+PETS_ROWS: dict[str, tuple[str, bool]] = {
+    "PETS, MLP ensemble": ("mlp", True),  # PETS's own networks
+    "PETS, NODE+SO ensemble": ("node-so", False),
+    "PETS, HNN ensemble": ("hnn", False),
+    "PETS, probabilistic NODE+SO ensemble": ("node-so", True),
 }
 MBPO_ROW = "MBPO, NODE+SO ensemble"
 ROWS = (SAC_ROW, *PETS_ROWS, MBPO_ROW)
@@ -132,11 +134,8 @@ def jobs(scale: Scale, seeds: int) -> list[Job]:
 
 
 # ------------------------------------------------------------------------------ the rows
-def _member_kwargs(p: Mapping[str, Any], model: str) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"hidden": int(p["hidden"]), "layers": int(p["layers"])}
-    if model == "mlp":
-        kwargs["probabilistic"] = True  # PETS's networks
-    return kwargs
+def _member_kwargs(p: Mapping[str, Any], probabilistic: bool) -> dict[str, Any]:
+    return {"hidden": int(p["hidden"]), "layers": int(p["layers"]), "probabilistic": probabilistic}
 
 
 def _pets(job: Job, out: Path) -> tuple[list[int], list[float], float, Any]:
@@ -145,10 +144,10 @@ def _pets(job: Job, out: Path) -> tuple[list[int], list[float], float, Any]:
     from physprior.training import load_model
 
     p = job.params
-    model = PETS_ROWS[job.row]
+    model, probabilistic = PETS_ROWS[job.row]
     config = PETSConfig(
         model=model,
-        model_kwargs=_member_kwargs(p, model),
+        model_kwargs=_member_kwargs(p, probabilistic),
         ensemble=int(p["ensemble"]),
         planner_kwargs=dict(p["planner"]),
         initial_steps=int(p["initial_steps"]),
@@ -189,7 +188,7 @@ def _mbpo(job: Job) -> tuple[list[int], list[float], Any]:
     sac_kwargs.pop("learning_starts", None)
     config = MBPOConfig(
         model="node-so",
-        model_kwargs=_member_kwargs(p, "node-so"),
+        model_kwargs=_member_kwargs(p, False),
         ensemble=int(p["ensemble"]),
         learning_starts=int(p["initial_steps"]),
         model_epochs=int(p["model_epochs"]),
@@ -384,6 +383,7 @@ SUITE = Suite(
     claims=(
         _prior_matches_mlp("PETS, NODE+SO ensemble"),
         _prior_matches_mlp("PETS, HNN ensemble"),
+        _prior_matches_mlp("PETS, probabilistic NODE+SO ensemble"),
         Claim(
             "Every model-based row's mean return beats SAC's, on every env run",
             _model_based_beats_sac,
