@@ -50,6 +50,7 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from physprior.models import TransitionModel
+from physprior.models._cache import TensorVersions
 
 __all__ = [
     "DEFAULT_BOUND",
@@ -223,6 +224,7 @@ class ModelDynamics:
         # The bounds as the model's dtype holds them, for `transition_one`'s numpy clip.
         self._action_low_np = self.action_low.cpu().numpy().astype(np.float64)
         self._action_high_np = self.action_high.cpu().numpy().astype(np.float64)
+        self._bound_cache: tuple[TensorVersions, tuple[NDArray[Any], NDArray[Any]]] | None = None
         spec = gym.spec(base_env_id)
         #: The base env's episode length (its registered `max_episode_steps`; None: unlimited).
         self.max_episode_steps: int | None = spec.max_episode_steps
@@ -320,12 +322,17 @@ class ModelDynamics:
             if self.model.training:
                 self.model.eval()
             u = torch.as_tensor(clipped[None], dtype=self.dtype, device=self.device)
-            predicted = self._predict(state, u, None)
+            if self.ensemble_size is None and not self.sample:
+                # `_predict`'s plain case without `model.step`'s input checks: `state` is the
+                # env's own, `u` built here.
+                self.last_disagreement = None
+                predicted = self.model.step_with_memory(state, u)[0]
+            else:
+                predicted = self._predict(state, u, None)
         obs = state[0].cpu().numpy().astype(np.float64)
         next_obs = predicted[0].cpu().numpy().astype(np.float64)
-        norm = self.model.state_norm
-        limit = np.minimum(self.bound * norm.std.cpu().numpy(), np.finfo(np.float64).max)
-        excess = np.abs(next_obs - norm.mean.cpu().numpy()) - limit
+        mean, limit = self._bound_np()
+        excess = np.abs(next_obs - mean) - limit
         diverged = not excess.max() <= 0  # NaN compares False: non-finite rows diverge too
         if diverged:
             next_obs, predicted = obs, state
@@ -336,6 +343,18 @@ class ModelDynamics:
             reward = stay if math.isfinite(stay) else 0.0
         terminated = bool(self.base_env.termination_fn(next_obs))
         return predicted, reward, terminated, diverged
+
+    def _bound_np(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """The divergence bound as float64 arrays `(mean, limit)` for `transition_one`,
+        rebuilt when the model's state normaliser changes."""
+        norm = self.model.state_norm
+        tensors = (norm.mean, norm.std)
+        if self._bound_cache is None or not self._bound_cache[0].matches(tensors):
+            std = norm.std.detach().cpu().numpy().astype(np.float64)
+            limit = np.minimum(self.bound * std, np.finfo(np.float64).max)
+            mean = norm.mean.detach().cpu().numpy().astype(np.float64)
+            self._bound_cache = (TensorVersions(tensors), (mean, limit))
+        return self._bound_cache[1]
 
     def _predict(self, obs: Tensor, action: Tensor, members: Tensor | None) -> Tensor:
         """The model's next state `(N, D)` of checked, clipped inputs (see `member`; drawn
