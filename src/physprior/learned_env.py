@@ -322,13 +322,7 @@ class ModelDynamics:
             if self.model.training:
                 self.model.eval()
             u = torch.as_tensor(clipped[None], dtype=self.dtype, device=self.device)
-            if self.ensemble_size is None and not self.sample:
-                # `_predict`'s plain case without `model.step`'s input checks: `state` is the
-                # env's own, `u` built here.
-                self.last_disagreement = None
-                predicted = self.model.step_with_memory(state, u)[0]
-            else:
-                predicted = self._predict(state, u, None)
+            predicted = self._predict(state, u, None)
         obs = state[0].cpu().numpy().astype(np.float64)
         next_obs = predicted[0].cpu().numpy().astype(np.float64)
         mean, limit = self._bound_np()
@@ -363,7 +357,8 @@ class ModelDynamics:
             self.last_disagreement = None
             if self.sample:
                 return self.model.sample_step(obs, action, generator=self._generator)
-            return self.model.step(obs, action)
+            # The inputs are checked and in the model's dtype: no `model.step` checks again.
+            return self.model.step_with_memory(obs, action)[0]
         ensemble: Any = self.model
         if members is not None:  # the caller's rows on their members: no spread computed
             self.last_disagreement = None

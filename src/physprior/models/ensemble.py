@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from ._base import LossKind, Memory, ModelConfig, StackedRollout, TransitionModel
-from ._cache import TensorVersions
+from ._cache import inference_cached
 from ._registry import available_models, make, model_class, register
 
 __all__ = ["Ensemble", "EnsembleConfig"]
@@ -123,10 +123,7 @@ class Ensemble(TransitionModel):
         super().__init__(config)
         kwargs = config.member_kwargs()
         self.members = nn.ModuleList(make(config.member, **kwargs) for _ in range(config.size))
-        # Stacked parameters and the member module they are mapped through, rebuilt when a
-        # member changes (an optimiser step, a load, a move to another dtype or device).
-        self._stacked: tuple[TensorVersions, dict[str, Tensor], dict[str, Tensor]] | None = None
-        self._stacked_rollout: tuple[TensorVersions, StackedRollout | None] | None = None
+        # The member module the stacked parameters are mapped through (not saved or trained).
         self._template: dict[tuple[torch.dtype, torch.device], nn.Module] = {}
 
     @classmethod
@@ -151,26 +148,18 @@ class Ensemble(TransitionModel):
         return cast(list[TransitionModel], list(self.members))
 
     # ------------------------------------------------------------------ batched members
+    @inference_cached
     def _stacked_state(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """Every member's parameters and buffers stacked along a first dimension of size K.
 
         With gradients on, the stack is rebuilt on every call, so a loss on the result trains
         the members. Without, it is cached until any member tensor changes (tracked by each
-        tensor's identity and in-place version counter)."""
-
-        def stacked() -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-            members = self._models()
-            return (
-                _stack([dict(m.named_parameters()) for m in members]),
-                _stack([dict(m.named_buffers()) for m in members]),
-            )
-
-        if torch.is_grad_enabled():
-            return stacked()
-        tensors = self._weight_tensors()
-        if self._stacked is None or not self._stacked[0].matches(tensors):
-            self._stacked = (TensorVersions(tensors), *stacked())
-        return self._stacked[1], self._stacked[2]
+        tensor's identity and in-place version counter: `inference_cached`)."""
+        members = self._models()
+        return (
+            _stack([dict(m.named_parameters()) for m in members]),
+            _stack([dict(m.named_buffers()) for m in members]),
+        )
 
     def _member_template(self) -> nn.Module:
         """A copy of member 0 whose tensors `functional_call` replaces by a member's; kept
@@ -306,19 +295,12 @@ class Ensemble(TransitionModel):
         mapped = vmap(one_member, in_dims=(0, 0, 0, 0, noise_dims))
         return mapped(params, buffers, z, actions, noise)
 
+    @inference_cached
     def _stacked_rollout_fn(self) -> StackedRollout | None:
-        """The member class's `stacked_rollout` of the members, cached (without gradients)
-        until a member tensor changes."""
+        """The member class's `stacked_rollout` of the members, kept (without gradients)
+        until a member tensor changes (`inference_cached`)."""
         members = self._models()
-        if torch.is_grad_enabled():
-            return type(members[0]).stacked_rollout(members)
-        tensors = self._weight_tensors()
-        if self._stacked_rollout is None or not self._stacked_rollout[0].matches(tensors):
-            self._stacked_rollout = (
-                TensorVersions(tensors),
-                type(members[0]).stacked_rollout(members),
-            )
-        return self._stacked_rollout[1]
+        return type(members[0]).stacked_rollout(members)
 
     def disagreement(self, z: Tensor, u: Tensor | None = None) -> Tensor:
         """The members' spread `(B,)` about the next state of `z` `(B, D)` under `u` `(B, A)`:
@@ -366,13 +348,6 @@ class Ensemble(TransitionModel):
                 f"({self.size}, B, {width})"
             )
         return x.to(self.dtype)
-
-    def _apply(self, fn: Any, recurse: bool = True) -> Ensemble:
-        # A move to another dtype or device invalidates the stacked copies.
-        self._stacked = None
-        self._stacked_rollout = None
-        super()._apply(fn, recurse)
-        return self
 
     def extra_repr(self) -> str:
         return f"member={self.config.member}, size={self.size}, {super().extra_repr()}"
