@@ -41,7 +41,7 @@ from physprior.training._state_io import (
 
 from ._collect_resume import open_steps, restore
 from ._collect_sac import restore_agent_state, save_agent_state
-from ._run_folder import CHECKPOINT_DIR, CURVE_FILE, RESULTS_FILE, STATE_FILE, read_run_state
+from ._run_folder import CHECKPOINT_DIR, CURVE_FILE, RESULTS_FILE, STATE_FILE, run_state
 from .mbpo import MBPO, MBPOConfig
 
 __all__ = ["run_mbpo"]
@@ -83,15 +83,12 @@ def run_mbpo(
         ) from None
     folder = check_output_folder(out, "out")
     with output_lock(folder, "out", folder=True):
-        state = read_run_state(folder, "MBPO", env_id, config.to_dict(), steps) if resume else None
-        checkpoint = current(folder / CHECKPOINT_DIR)
-        if state is None and checkpoint is not None:
-            raise FileExistsError(
-                f"{folder} already holds an MBPO run; resume it (resume=True, --resume) or "
-                "choose another folder"
-            )
+        state = run_state(
+            folder, "MBPO", env_id, config.to_dict(), steps, resume=resume, article="an"
+        )
         agent = MBPO(env_id, config)
         if state is not None:
+            checkpoint = current(folder / CHECKPOINT_DIR)
             assert checkpoint is not None
             _restore(agent, checkpoint, state)
         bar = progress_bar(total=steps, initial=agent.real_steps, enabled=progress,

@@ -16,7 +16,7 @@ from typing import Any
 
 from physprior.training._folders import current, recover
 
-__all__ = ["CHECKPOINT_DIR", "CURVE_FILE", "RESULTS_FILE", "STATE_FILE", "read_run_state"]
+__all__ = ["CHECKPOINT_DIR", "CURVE_FILE", "RESULTS_FILE", "STATE_FILE", "run_state"]
 
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "state.json"
@@ -24,13 +24,29 @@ RESULTS_FILE = "results.json"
 CURVE_FILE = "learning_curve.png"
 
 
-def read_run_state(
-    folder: Path, algo: str, env_id: str, config: Mapping[str, Any], steps: int
+def run_state(
+    folder: Path,
+    algo: str,
+    env_id: str,
+    config: Mapping[str, Any],
+    steps: int,
+    *,
+    resume: bool,
+    article: str = "a",
 ) -> dict[str, Any] | None:
-    """The saved `state.json` of the `algo` run in `folder` (None if it has none), checked to
-    be this run's: the same env and config, no more steps done than `steps`. A swap a kill
-    interrupted is finished first. ValueError, naming the folder, otherwise."""
+    """The state a run of `algo` in `folder` starts from: None for a fresh run, else the
+    saved `state.json` (`resume=True`), checked to be this run's: the same env and config, no
+    more steps done than `steps`; a swap a kill interrupted is finished first. A folder that
+    holds a run is refused without `resume` (FileExistsError), a foreign or damaged one with
+    ValueError, naming the folder."""
     checkpoint = folder / CHECKPOINT_DIR
+    if not resume:
+        if current(checkpoint) is not None:
+            raise FileExistsError(
+                f"{folder} already holds {article} {algo} run; resume it (resume=True, "
+                "--resume) or choose another folder"
+            )
+        return None
     recover(checkpoint)
     if current(checkpoint) is None:
         return None

@@ -40,12 +40,12 @@ from physprior._progress import progress_bar
 from physprior.learned_env import ModelDynamics
 from physprior.models import check_config_fields, make, model_class
 from physprior.training import load_model, save_model
-from physprior.training._folders import current, write_folder
+from physprior.training._folders import write_folder
 
 from ._mbpo_fit import derive_seed, fit_ensemble
 from ._mpc_config import planner_config
 from ._mpc_run import make_planner
-from ._run_folder import CHECKPOINT_DIR, CURVE_FILE, RESULTS_FILE, STATE_FILE, read_run_state
+from ._run_folder import CHECKPOINT_DIR, CURVE_FILE, RESULTS_FILE, STATE_FILE, run_state
 
 __all__ = ["PETSConfig", "run_pets"]
 
@@ -160,12 +160,7 @@ def run_pets(
     folder = check_output_folder(out, "out")
     env = gym.make(env_id, max_episode_steps=config.max_episode_steps)
     with output_lock(folder, "out", folder=True):
-        state = read_run_state(folder, "PETS", env_id, config.to_dict(), steps) if resume else None
-        if state is None and current(folder / CHECKPOINT_DIR) is not None:
-            raise FileExistsError(
-                f"{folder} already holds a PETS run; resume it (resume=True, --resume) or choose "
-                "another folder"
-            )
+        state = run_state(folder, "PETS", env_id, config.to_dict(), steps, resume=resume)
         run = _Run(env, env_id, config, steps, folder, state)
         bar = progress_bar(total=steps, initial=run.steps, enabled=progress, unit="step",
                            desc=f"PETS {config.model} x{config.ensemble}")  # fmt: skip
