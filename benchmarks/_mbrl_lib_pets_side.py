@@ -35,7 +35,6 @@ import json
 import sys
 import time
 
-import gymnasium as gym
 import mbrl.env.termination_fns as termination_fns
 import mbrl.models
 import mbrl.planning
@@ -43,14 +42,7 @@ import mbrl.util.common
 import numpy as np
 import omegaconf
 import torch
-
-
-class _Spaces:
-    """The attributes `ModelEnv` and `complete_agent_cfg` read from an env."""
-
-    def __init__(self, obs_dim: int, action_dim: int) -> None:
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float64)
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (action_dim,), np.float32)
+from _mbrl_lib_side import Spaces
 
 
 def config(c: dict) -> omegaconf.DictConfig:
@@ -125,7 +117,7 @@ def main() -> None:
     torch.manual_seed(c["seed"])
     cfg = config(c)
     obs_shape, act_shape = (c["obs_dim"],), (c["action_dim"],)
-    spaces = _Spaces(c["obs_dim"], c["action_dim"])
+    spaces = Spaces(c["obs_dim"], c["action_dim"])
     model = mbrl.util.common.create_one_dim_tr_model(cfg, obs_shape, act_shape)
     rng = np.random.default_rng(seed=c["seed"])
     buffer = mbrl.util.common.create_replay_buffer(

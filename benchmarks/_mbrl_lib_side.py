@@ -37,8 +37,9 @@ import omegaconf
 import torch
 
 
-class _Spaces:
-    """The two attributes `ModelEnv` and `complete_agent_cfg` read from an env."""
+class Spaces:
+    """The two attributes `ModelEnv` and `complete_agent_cfg` read from an env (also used by
+    `_mbrl_lib_pets_side.py`)."""
 
     def __init__(self, obs_dim: int, action_dim: int) -> None:
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float64)
@@ -50,7 +51,7 @@ def main() -> None:
     torch.set_num_threads(cfg["threads"])
     torch.manual_seed(cfg["seed"])
     obs_dim, action_dim, batch = cfg["obs_dim"], cfg["action_dim"], cfg["batch"]
-    spaces = _Spaces(obs_dim, action_dim)
+    spaces = Spaces(obs_dim, action_dim)
     net = mbrl.models.GaussianMLP(
         in_size=obs_dim + action_dim,
         out_size=obs_dim,
