@@ -41,7 +41,14 @@ from physprior.training._state_io import (
 
 from ._collect_resume import open_steps, restore
 from ._collect_sac import restore_agent_state, save_agent_state
-from ._run_folder import CHECKPOINT_DIR, CURVE_FILE, RESULTS_FILE, STATE_FILE, run_state
+from ._run_folder import (
+    CHECKPOINT_DIR,
+    CURVE_FILE,
+    RESULTS_FILE,
+    STATE_FILE,
+    load_arrays,
+    run_state,
+)
 from .mbpo import MBPO, MBPOConfig
 
 __all__ = ["run_mbpo"]
@@ -183,17 +190,14 @@ def _checkpoint(agent: MBPO, folder: Path, env_id: str, steps: int) -> None:
 def _restore(agent: MBPO, checkpoint: Path, state: dict[str, Any]) -> None:
     """Put a checkpoint back into a fresh `agent` built from the same env and config."""
     buffer = agent.buffer
-    try:
-        with np.load(checkpoint / BUFFERS_FILE, allow_pickle=False) as saved:
-            arrays = {k: saved[k] for k in saved.files}
-        for name in _REAL_ARRAYS:
-            values = arrays[f"real_{name}"]
-            getattr(buffer, name)[: len(values)] = values
-        for name in _MODEL_ARRAYS:
-            values = arrays[f"model_{name}"]
-            getattr(buffer.model, name)[: len(values)] = values
-    except (OSError, ValueError, KeyError) as err:
-        raise ValueError(f"{checkpoint / BUFFERS_FILE} is damaged or foreign ({err})") from None
+    names = tuple(f"real_{k}" for k in _REAL_ARRAYS) + tuple(f"model_{k}" for k in _MODEL_ARRAYS)
+    arrays = load_arrays(checkpoint / BUFFERS_FILE, names)
+    for name in _REAL_ARRAYS:
+        values = arrays[f"real_{name}"]
+        getattr(buffer, name)[: len(values)] = values
+    for name in _MODEL_ARRAYS:
+        values = arrays[f"model_{name}"]
+        getattr(buffer.model, name)[: len(values)] = values
     buffer.pos, buffer.full = int(state["real_buffer"]["pos"]), bool(state["real_buffer"]["full"])
     saved_model_buffer = state["model_buffer"]
     buffer.model.pos = int(saved_model_buffer["pos"])

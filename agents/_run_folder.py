@@ -10,13 +10,16 @@ written beside it at the end.
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from physprior.training._folders import current, recover
 
-__all__ = ["CHECKPOINT_DIR", "CURVE_FILE", "RESULTS_FILE", "STATE_FILE", "run_state"]
+__all__ = ["CHECKPOINT_DIR", "CURVE_FILE", "RESULTS_FILE", "STATE_FILE", "load_arrays", "run_state"]
 
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "state.json"
@@ -64,3 +67,17 @@ def run_state(
     if int(state.get("steps", 0)) > steps:
         raise ValueError(f"{folder} already holds {state['steps']} steps, more than {steps}")
     return dict(state)
+
+
+def load_arrays(file: Path, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The arrays `names` of a checkpoint's `.npz` (never unpickled); ValueError naming the
+    file when it is damaged, foreign or lacks one of them."""
+    try:
+        with np.load(file, allow_pickle=False) as saved:
+            return {name: saved[name] for name in names}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        # Not numpy's message: it suggests unpickling, which a run folder never needs.
+        raise ValueError(
+            f"{file} is damaged or foreign: not the .npz of arrays this run writes "
+            f"({type(err).__name__})"
+        ) from None

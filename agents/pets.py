@@ -45,7 +45,14 @@ from physprior.training._folders import write_folder
 from ._mbpo_fit import derive_seed, fit_ensemble
 from ._mpc_config import planner_config
 from ._mpc_run import make_planner
-from ._run_folder import CHECKPOINT_DIR, CURVE_FILE, RESULTS_FILE, STATE_FILE, run_state
+from ._run_folder import (
+    CHECKPOINT_DIR,
+    CURVE_FILE,
+    RESULTS_FILE,
+    STATE_FILE,
+    load_arrays,
+    run_state,
+)
 
 __all__ = ["PETSConfig", "run_pets"]
 
@@ -234,8 +241,7 @@ class _Run:
         else:
             checkpoint = folder / CHECKPOINT_DIR
             self.ensemble = load_model(checkpoint / MODEL_DIR)
-            with np.load(checkpoint / DATA_FILE, allow_pickle=False) as saved:
-                self.data = {k: saved[k] for k in ("obs", "actions", "next_obs")}
+            self.data = load_arrays(checkpoint / DATA_FILE, ("obs", "actions", "next_obs"))
             self.curve = [(int(s), float(r)) for s, r in state["curve"]]
             cut = state.get("cut_episode")
             self.cut_episode = None if cut is None else (int(cut[0]), float(cut[1]))

@@ -83,6 +83,13 @@ def test_mistakes_are_refused(tmp_path):
         run_mbpo(ENV, tiny(seed=3), 40, tmp_path / "run", resume=True, progress=False)
     with pytest.raises(ValueError, match="already holds 40 steps, more than 30"):
         run_mbpo(ENV, tiny(), 30, tmp_path / "run", resume=True, progress=False)
+    buffers = tmp_path / "run" / "checkpoint" / "buffers.npz"
+    intact = buffers.read_bytes()
+    for damaged in (b"junk", intact[:300]):  # not a zip; a truncated zip
+        buffers.write_bytes(damaged)
+        with pytest.raises(ValueError, match=r"buffers.npz is damaged or foreign: not the \.npz"):
+            run_mbpo(ENV, tiny(), 50, tmp_path / "run", resume=True, progress=False)
+    buffers.write_bytes(intact)
     with pytest.raises(ValueError, match="checkpoint_every must be a positive integer"):
         run_mbpo(ENV, tiny(), 40, tmp_path / "other", checkpoint_every=0)
     odd = tiny(sac_kwargs={"policy_kwargs": {"activation_fn": object}})
