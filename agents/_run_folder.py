@@ -73,9 +73,10 @@ def load_arrays(file: Path, names: tuple[str, ...]) -> dict[str, np.ndarray]:
     """The arrays `names` of a checkpoint's `.npz` (never unpickled); ValueError naming the
     file when it is damaged, foreign or lacks one of them."""
     try:
-        with np.load(file, allow_pickle=False) as saved:
+        # Our own handle: np.load leaves the file it opened unclosed when it refuses it.
+        with open(file, "rb") as handle, np.load(handle, allow_pickle=False) as saved:
             return {name: saved[name] for name in names}
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as err:
         # Not numpy's message: it suggests unpickling, which a run folder never needs.
         raise ValueError(
             f"{file} is damaged or foreign: not the .npz of arrays this run writes "
