@@ -1,0 +1,109 @@
+"""The eager-torch floor of one PETS decision: what the decision's kernels alone cost here.
+
+A CEM decision with TS-inf particles on an ensemble of probabilistic SiLU MLPs, written as
+the fewest eager torch calls that still do all of its arithmetic: sampling the candidates,
+spreading their particles over the members, the members' first-layer action terms for
+the whole horizon at once, per step one batched product per layer with SiLU between, the
+bounded standard deviation and the Gaussian draw, HalfCheetah's reward (forward progress
+and control cost), the particles' mean return, the elites and the refit. Weights are
+random (the cost does not depend on their values), everything is preallocated or
+broadcast, and nothing is checked: no input validation, no divergence or termination
+masking, no normalisation (physprior folds it into the weights anyway). No implementation
+built on torch's CPU kernels, called one at a time from Python, does less work per decision,
+so it bounds how fast `run_pets`'s decision can get on this machine, and the ratio of
+mbrl-lib's decision to it bounds the speed-up any such implementation can show.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch.nn.functional import silu
+
+
+def floor_decision_ms(
+    *,
+    ensemble: int,
+    hidden: int,
+    layers: int,
+    population: int,
+    horizon: int,
+    iterations: int,
+    elites: int,
+    alpha: float,
+    particles: int,
+    obs_dim: int = 18,
+    action_dim: int = 6,
+    decisions: int = 200,
+    seed: int = 0,
+) -> float:
+    """Milliseconds per decision of the minimal eager decision (median of 5 blocks of
+    `decisions // 5` after a warm-up), for members of `layers` hidden layers of `hidden`
+    units and the CEM sizes given; uses the caller's torch thread setting."""
+    if (population * particles) % ensemble:
+        raise ValueError("population * particles must divide evenly among the members")
+    k, d, a, h = ensemble, obs_dim, action_dim, hidden
+    rows = population * particles // k  # particles per member
+    g = torch.Generator().manual_seed(seed)
+
+    def weights(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=g) / shape[-2] ** 0.5
+
+    state_in, action_in, in_bias = weights(k, d, h), weights(k, a, h), torch.zeros(k, 1, h)
+    hidden_layers = [(weights(k, h, h), torch.zeros(k, 1, h)) for _ in range(layers - 1)]
+    out_weight, out_bias = weights(k, h, 2 * d), torch.zeros(k, 1, 2 * d)
+    gap, ones = torch.full((k, 1, d), 2.0), torch.ones(k, 1, d)
+    noise_scale = torch.full((k, 1, 1, d), 0.01)
+    noise = torch.empty(k, rows, horizon, d)
+    candidate_noise = torch.empty(population, horizon, a)
+
+    def rollout_x(z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Root x positions `(K, M, H)` of the particles `z (K, M, D)` under `actions`."""
+        flat = actions.transpose(1, 2).reshape(k, horizon * rows, a)
+        biases = torch.baddbmm(in_bias, flat, action_in).view(k, horizon, rows, h)
+        torch.randn(noise.shape, generator=g, out=noise)
+        scaled = noise.mul_(noise_scale)
+        xs = []
+        for t in range(horizon):
+            x = silu(torch.baddbmm(biases[:, t], z, state_in))
+            for weight, bias in hidden_layers:
+                x = silu(torch.baddbmm(bias, x, weight))
+            out = torch.baddbmm(out_bias, x, out_weight)
+            spread = torch.addcmul(ones, gap, torch.sigmoid(out[..., d:])).sqrt_()
+            z = torch.addcmul(z + out[..., :d], spread, scaled[:, :, t])
+            xs.append(z[..., 0])
+        return torch.stack(xs, dim=-1)
+
+    def decision(obs: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+        std = torch.full_like(mean, 0.5)
+        start = obs.expand(k, rows, d)
+        x0 = obs[0].expand(k, rows, 1)
+        for _ in range(iterations):
+            torch.randn(candidate_noise.shape, generator=g, out=candidate_noise)
+            candidates = torch.addcmul(mean, std, candidate_noise).clamp_(-1.0, 1.0)
+            order = torch.randperm(population * particles, generator=g)
+            actions = candidates.repeat_interleave(particles, 0)[order].view(k, rows, horizon, a)
+            x = rollout_x(start, actions)
+            progress = (x - torch.cat((x0, x[..., :-1]), dim=-1)) / 0.05
+            reward = (progress - 0.1 * (actions * actions).sum(-1)).sum(-1)  # (K, M)
+            returns = torch.empty(population * particles)
+            returns[order] = reward.reshape(-1)
+            best = returns.view(population, particles).mean(1).topk(elites).indices
+            fit_std, fit_mean = torch.std_mean(candidates[best], 0, correction=0)
+            mean = alpha * mean + (1 - alpha) * fit_mean
+            std = alpha * std + (1 - alpha) * fit_std
+        return mean
+
+    obs, mean = torch.zeros(d), torch.zeros(horizon, a)
+    block = max(decisions // 5, 1)
+    times = []
+    with torch.no_grad():
+        for _ in range(block):
+            decision(obs, mean)
+        for _ in range(5):
+            begin = time.perf_counter()
+            for _ in range(block):
+                decision(obs, mean)
+            times.append((time.perf_counter() - begin) / block)
+    return 1000.0 * sorted(times)[2]
