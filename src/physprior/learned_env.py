@@ -224,7 +224,7 @@ class ModelDynamics:
         # The bounds as the model's dtype holds them, for `transition_one`'s numpy clip.
         self._action_low_np = self.action_low.cpu().numpy().astype(np.float64)
         self._action_high_np = self.action_high.cpu().numpy().astype(np.float64)
-        self._bound_cache: tuple[TensorVersions, tuple[NDArray[Any], NDArray[Any]]] | None = None
+        self._bound_cache: tuple[TensorVersions, tuple[list[float], list[float]]] | None = None
         spec = gym.spec(base_env_id)
         #: The base env's episode length (its registered `max_episode_steps`; None: unlimited).
         self.max_episode_steps: int | None = spec.max_episode_steps
@@ -309,25 +309,26 @@ class ModelDynamics:
         return next_obs, reward, terminated, diverged
 
     def transition_one(
-        self, state: Tensor, action: NDArray[np.float64]
-    ) -> tuple[Tensor, float, bool, bool]:
+        self, state: Tensor, obs: NDArray[np.float64], action: NDArray[np.float64]
+    ) -> tuple[Tensor, NDArray[np.float64], float, bool, bool]:
         """`step` of one row, for the single env: `state (1, D)` (model dtype, from a reset
-        or an earlier step) and a checked `action (A,)` -> `(next_state (1, D), reward,
-        terminated, diverged)`. The model steps in torch; the clipping, reward, termination
-        and divergence check run in numpy on float64 copies of the row, since on one row
-        torch's cost per call is most of the step. The same results as `step` to rounding
-        (reward and bound in float64 rather than the model's dtype)."""
-        clipped = np.clip(action, self._action_low_np, self._action_high_np)
+        or an earlier step), `obs (D,)` the same row as float64 and a checked `action (A,)`
+        -> `(next_state (1, D), next_obs (D,) float64, reward, terminated, diverged)`. The
+        model steps in torch; the clipping, reward, termination and divergence check run in
+        numpy on the float64 row, since on one row torch's cost per call is most of the step.
+        The same results as `step` to rounding (reward and bound in float64 rather than the
+        model's dtype)."""
+        clipped = np.minimum(np.maximum(action, self._action_low_np), self._action_high_np)
         with torch.no_grad():
             if self.model.training:
                 self.model.eval()
-            u = torch.as_tensor(clipped[None], dtype=self.dtype, device=self.device)
-            predicted = self._predict(state, u, None)
-        obs = state[0].cpu().numpy().astype(np.float64)
-        next_obs = predicted[0].cpu().numpy().astype(np.float64)
-        mean, limit = self._bound_np()
-        excess = np.abs(next_obs - mean) - limit
-        diverged = not excess.max() <= 0  # NaN compares False: non-finite rows diverge too
+            predicted = self._predict(state, self._action_row(clipped), None)
+        next_obs = predicted.cpu().numpy()[0].astype(np.float64)
+        low, high = self._bound_lists()
+        # On a handful of numbers Python's own comparisons beat numpy's calls; NaN compares
+        # False, so a non-finite row diverges too.
+        values = next_obs.tolist()
+        diverged = not all(lo <= v <= hi for lo, v, hi in zip(low, values, high, strict=True))
         if diverged:
             next_obs, predicted = obs, state
         reward = float(self.base_env.reward_fn(obs, clipped, next_obs))
@@ -336,18 +337,29 @@ class ModelDynamics:
             stay = float(self.base_env.reward_fn(obs, clipped, obs))
             reward = stay if math.isfinite(stay) else 0.0
         terminated = bool(self.base_env.termination_fn(next_obs))
-        return predicted, reward, terminated, diverged
+        return predicted, next_obs, reward, terminated, diverged
 
-    def _bound_np(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """The divergence bound as float64 arrays `(mean, limit)` for `transition_one`,
-        rebuilt when the model's state normaliser changes."""
+    def _action_row(self, action: NDArray[np.float64]) -> Tensor:
+        """`action (A,)` as a `(1, A)` tensor of the model's dtype on `device`: through
+        `torch.from_numpy` where numpy has the dtype (a few microseconds less than
+        `torch.as_tensor` with a conversion, which is a tenth of a one-row step)."""
+        numpy_dtype = _NUMPY_DTYPES.get(self.dtype)
+        if numpy_dtype is None:
+            return torch.as_tensor(action[None], dtype=self.dtype, device=self.device)
+        row = torch.from_numpy(action.astype(numpy_dtype).reshape(1, -1))
+        return row if self.device.type == "cpu" else row.to(self.device)
+
+    def _bound_lists(self) -> tuple[list[float], list[float]]:
+        """The divergence bound as float64 lists `(mean - limit, mean + limit)` for
+        `transition_one`, rebuilt when the model's state normaliser changes."""
         norm = self.model.state_norm
         tensors = (norm.mean, norm.std)
         if self._bound_cache is None or not self._bound_cache[0].matches(tensors):
             std = norm.std.detach().cpu().numpy().astype(np.float64)
             limit = np.minimum(self.bound * std, np.finfo(np.float64).max)
             mean = norm.mean.detach().cpu().numpy().astype(np.float64)
-            self._bound_cache = (TensorVersions(tensors), (mean, limit))
+            bounds = ((mean - limit).tolist(), (mean + limit).tolist())
+            self._bound_cache = (TensorVersions(tensors), bounds)
         return self._bound_cache[1]
 
     def _predict(self, obs: Tensor, action: Tensor, members: Tensor | None) -> Tensor:
@@ -704,17 +716,25 @@ def _pick_base_id(model: TransitionModel, base_env_id: str | None) -> str:
     return model.config.env_id
 
 
+#: The torch dtypes numpy shares, for `torch.from_numpy` without a conversion.
+_NUMPY_DTYPES: dict[torch.dtype, type[np.floating[Any]]] = {
+    torch.float32: np.float32,
+    torch.float64: np.float64,
+}
+
+
 def _check_in_range(values: NDArray[np.float64], dtype: torch.dtype, name: str) -> None:
     """Refuse values that are not finite, or that become inf in the model's `dtype`."""
-    if not np.all(np.isfinite(values)):
-        raise ValueError(f"{name} contains NaN or inf")
     largest = float(np.abs(values).max(initial=0.0))
     limit = torch.finfo(dtype).max
-    if largest > limit:
-        raise ValueError(
-            f"{name} holds {largest:.3g}, beyond the model's {str(dtype).removeprefix('torch.')} "
-            f"range (|value| <= {limit:.3g})"
-        )
+    if largest <= limit:  # one reduction in the common case: NaN and inf compare False
+        return
+    if not np.isfinite(values).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    raise ValueError(
+        f"{name} holds {largest:.3g}, beyond the model's {str(dtype).removeprefix('torch.')} "
+        f"range (|value| <= {limit:.3g})"
+    )
 
 
 def _check_state(
@@ -860,6 +880,7 @@ class LearnedDynamicsEnv(gym.Env[NDArray[np.float64], NDArray[np.float32]]):
         self._obs_dtype = base.observation_space.dtype
         self._action_shape: tuple[int, ...] = tuple(base.action_space.shape)
         self._state: Tensor | None = None
+        self._row = np.zeros(self.dynamics.obs_dim)
         self._steps = 0
         self._frames = _Frames(self.base_env_id, render_mode, "LearnedDynamicsEnv")
 
@@ -889,6 +910,8 @@ class LearnedDynamicsEnv(gym.Env[NDArray[np.float64], NDArray[np.float32]]):
             self._state = torch.as_tensor(z[None], dtype=dyn.dtype, device=dyn.device)
         else:
             self._state = self._initial.draw(1, self.np_random, seed)
+        # The state as float64 numbers, where the step's numpy work reads it.
+        self._row = self._state[0].cpu().numpy().astype(np.float64)
         self._steps = 0
         return self._obs(), {}
 
@@ -897,7 +920,9 @@ class LearnedDynamicsEnv(gym.Env[NDArray[np.float64], NDArray[np.float32]]):
             raise RuntimeError("LearnedDynamicsEnv.step() called before reset()")
         a = _check_state(action, self._action_shape, "action", self.dynamics.dtype)
         dyn = self.dynamics
-        self._state, reward, terminated, model_diverged = dyn.transition_one(self._state, a)
+        self._state, self._row, reward, terminated, model_diverged = dyn.transition_one(
+            self._state, self._row, a
+        )
         self._steps += 1
         limit = self.max_episode_steps
         truncated = model_diverged or (limit is not None and self._steps >= limit)
@@ -907,9 +932,8 @@ class LearnedDynamicsEnv(gym.Env[NDArray[np.float64], NDArray[np.float32]]):
         return self._obs(), reward, terminated, truncated, info
 
     def _obs(self) -> NDArray[np.float64]:
-        assert self._state is not None
-        # np.array copies: the caller may modify what it gets.
-        return np.array(self._state[0].cpu().numpy(), dtype=self._obs_dtype)
+        # A copy: the caller may modify what it gets.
+        return self._row.astype(self._obs_dtype)
 
     def render(self) -> Any:
         """An RGB frame of the current state, drawn by the base env (`render_mode="rgb_array"`)."""
