@@ -38,7 +38,7 @@ def _gym_env(model: SAC) -> gym.Env[Any, Any]:
     """The (wrapped) gym env inside SAC's one-env `DummyVecEnv`."""
     vec = model.get_env()
     assert vec is not None and vec.num_envs == 1
-    return vec.envs[0]  # type: ignore[attr-defined, no-any-return]
+    return vec.envs[0]  # type: ignore[attr-defined]
 
 
 def _warmstart(env: gym.Env[Any, Any]) -> np.ndarray | None:
@@ -58,7 +58,7 @@ def capture(model: SAC) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     buffer = model.replay_buffer
     assert buffer is not None and model._last_obs is not None
     # SB3 samples its batches from the legacy global generator, so that is the one to keep.
-    name, keys, pos, has_gauss, cached = np.random.get_state()  # type: ignore[misc]  # noqa: NPY002
+    name, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
     tensors = {
         PREFIX + "torch_rng": torch.get_rng_state(),
         PREFIX + "numpy_keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
@@ -89,6 +89,16 @@ def open_steps(model: SAC) -> int:
     return 0
 
 
+def set_episode_steps(env: gym.Env[Any, Any], steps: int) -> None:
+    """Set the time limit's counter of `env` (its `TimeLimit` wrappers) to `steps` taken."""
+    wrapper: Any = env
+    while isinstance(wrapper, gym.Wrapper):
+        if isinstance(wrapper, gym.wrappers.TimeLimit):
+            time_limit: Any = wrapper  # gymnasium annotates the counter as None
+            time_limit._elapsed_steps = steps
+        wrapper = wrapper.env
+
+
 def restore(
     model: SAC, tensors: dict[str, torch.Tensor], header: dict[str, Any], open_steps: int
 ) -> None:
@@ -108,17 +118,13 @@ def restore(
     last_obs = tensors[PREFIX + "last_obs"].numpy()
     # The env where it stood: its state, its episode's step count, MuJoCo's warm start.
     env.reset(options={"state": last_obs[0]})
-    wrapper: Any = env
-    while isinstance(wrapper, gym.Wrapper):
-        if isinstance(wrapper, gym.wrappers.TimeLimit):
-            wrapper._elapsed_steps = open_steps
-        wrapper = wrapper.env
+    set_episode_steps(env, open_steps)
     warmstart = _warmstart(env)
     if warmstart is not None:
         warmstart[:] = tensors[PREFIX + "warmstart"].numpy()
     actions = tensors[PREFIX + "buffer_actions"].numpy()
     buffer.actions[: len(actions)] = actions
-    model._last_obs = last_obs.copy()  # type: ignore[assignment]
+    model._last_obs = last_obs.copy()
     model._last_episode_starts = np.array([header["last_episode_start"]])
     # The generators last: the reset above must not move them.
     torch.set_rng_state(tensors[PREFIX + "torch_rng"])

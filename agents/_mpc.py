@@ -71,7 +71,7 @@ def as_dynamics(
         return dynamics  # type: ignore[return-value]
     from physprior.learned_env import ModelDynamics, resolve_model
 
-    model = resolve_model(dynamics)  # type: ignore[arg-type]
+    model = resolve_model(dynamics)
     base = env_id if env_id is not None else model.config.env_id
     if base is None:
         raise TypeError("env_id is required: the model does not record the env it was trained on")

@@ -64,6 +64,7 @@ from physprior.data import TransitionDataset
 from physprior.data._envinfo import env_info
 
 from ._collect_record import Recorder, json_safe
+from ._collect_resume import set_episode_steps
 
 AgentName = Literal["sac", "random"]
 
@@ -452,12 +453,9 @@ def _reenter_episode(env: gym.Env[Any, Any], seed: int, recorder: Recorder) -> A
     if warmstart is not None:
         # MuJoCo starts its constraint solver from the previous step's accelerations, which
         # a reset to [qpos, qvel] does not carry: restored, the next steps match to the bit.
-        env.unwrapped.data.qacc_warmstart[:] = warmstart
-    wrapper = env
-    while isinstance(wrapper, gym.Wrapper):
-        if isinstance(wrapper, gym.wrappers.TimeLimit):
-            wrapper._elapsed_steps = steps
-        wrapper = wrapper.env
+        mujoco_env: Any = env.unwrapped
+        mujoco_env.data.qacc_warmstart[:] = warmstart
+    set_episode_steps(env, steps)
     return obs
 
 

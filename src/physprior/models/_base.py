@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from physprior._validate import check_field_types
 from physprior.integrators import Integrator, get_integrator
+from physprior.types import StateLayout
 
 from ._cache import TensorVersions
 from ._normalizer import Normalizer
@@ -49,7 +50,7 @@ class ModelConfig:
     """Dimension A of the action (0 for autonomous systems)."""
     q_dim: int | None = None
     """Number of position coordinates; `None` means `obs_dim // 2`."""
-    state_layout: Literal["qp", "qv"] = "qp"
+    state_layout: StateLayout = "qp"
     """`"qp"`: positions then canonical momenta; `"qv"`: positions then velocities."""
     dt: float | None = None
     """Time between observations, in the data's time unit (e.g. `env.unwrapped.dt`).

@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from physprior.integrators import Integrator
+from physprior.types import StateLayout
 
 from ._parts import mlp
 
@@ -122,7 +123,7 @@ class PhaseScales(nn.Module):
         state_std: Tensor,
         delta_std: Tensor,
         dt: float,
-        layout: Literal["qp", "qv"],
+        layout: StateLayout,
     ) -> None:
         """Fit from data statistics: state mean and std `(2n,)` and the std of one-step
         changes `(2n,)` over an interval `dt`, for data laid out `[q, p]` or `[q, v]`.
@@ -725,21 +726,21 @@ class HamiltonianSystem(nn.Module):
             f"MassConversion, not {type(self.energy).__name__} alone"
         )
 
-    def to_canonical(self, z: Tensor, layout: Literal["qp", "qv"]) -> Tensor:
+    def to_canonical(self, z: Tensor, layout: StateLayout) -> Tensor:
         """`[q, p]` `(..., 2n)` from a state in `layout` (`[q, v]` goes through `p = M v`)."""
         if layout == "qp":
             return z
         q, v = z[..., : self.n], z[..., self.n :]
         return torch.cat((q, self.momentum(q, v)), dim=-1)
 
-    def from_canonical(self, z: Tensor, layout: Literal["qp", "qv"]) -> Tensor:
+    def from_canonical(self, z: Tensor, layout: StateLayout) -> Tensor:
         """The state in `layout` from `[q, p]` `(..., 2n)` (inverse of :meth:`to_canonical`)."""
         if layout == "qp":
             return z
         q, p = z[..., : self.n], z[..., self.n :]
         return torch.cat((q, self.velocity(q, p)), dim=-1)
 
-    def state_energy(self, z: Tensor, layout: Literal["qp", "qv"]) -> Tensor:
+    def state_energy(self, z: Tensor, layout: StateLayout) -> Tensor:
         """`H` `(...)` of states `z` `(..., 2n)` given in `layout`."""
         canonical = self.to_canonical(z, layout)
         return self.hamiltonian(canonical[..., : self.n], canonical[..., self.n :])
@@ -752,7 +753,7 @@ class HamiltonianSystem(nn.Module):
         integrator: Integrator,
         duration: float | Tensor,
         substeps: int = 1,
-        layout: Literal["qp", "qv"] = "qp",
+        layout: StateLayout = "qp",
     ) -> Tensor:
         """The state `(..., 2n)` a time `duration` (negative: backwards; a float or a tensor
         broadcastable to `(..., 1)`) after `z`, both in `layout`, in `substeps` steps of
