@@ -62,8 +62,8 @@ from mbrl_lib_comparison import MbrlSide, mbrl_python, setup
 import physprior
 from physprior.agents._mbpo_fit import derive_seed
 from physprior.agents.pets import PETSConfig, run_pets
-from physprior.benchmarks.mbrl import curve_metrics
 from physprior.evaluation.plots import plot_learning_curves
+from physprior.suites.mbrl import curve_metrics
 
 ENV_ID = "physprior/HalfCheetahFull-v0"
 VELOCITY_INDEX = 9  # qvel[0], the root's x velocity, in [qpos (9), qvel (9)]

@@ -393,7 +393,7 @@ class BenchCommandConfig:
     """`physprior bench`: run a benchmark suite that reproduces a paper's results."""
 
     suite: str
-    """Suite name (`physprior.benchmarks.SUITES`)."""
+    """Suite name (`physprior.suites.SUITES`)."""
     out: str
     """Output folder: `jobs/`, `results.json`, `report.md`, plots. Finished jobs are kept and
     not run again."""
@@ -414,7 +414,7 @@ class BenchCommandConfig:
 
 
 def _cmd_bench(config: BenchCommandConfig) -> int:
-    from physprior.benchmarks import findings, get_suite, read_results, run_bench
+    from physprior.suites import findings, get_suite, read_results, run_bench
 
     check_output_folder(config.out, "--out")
     try:

@@ -175,12 +175,12 @@ def test_bad_input_gives_one_line_error(
 def test_ctrl_c_says_how_to_resume(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    import physprior.benchmarks
+    import physprior.suites
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(physprior.benchmarks, "run_bench", interrupted)
+    monkeypatch.setattr(physprior.suites, "run_bench", interrupted)
     assert main(["bench", "hnn-toy", "--out", str(tmp_path)]) == 130
     assert "interrupted; finished jobs are saved" in capsys.readouterr().err
 

@@ -10,8 +10,8 @@ import gymnasium as gym
 import pytest
 import torch
 
-from physprior.benchmarks import run_bench, vin_pixels
-from physprior.benchmarks._framework import Job
+from physprior.suites import run_bench, vin_pixels
+from physprior.suites._framework import Job
 
 
 def test_grid_is_table_1_with_the_authors_protocol() -> None:

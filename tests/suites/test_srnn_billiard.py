@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 import physprior  # noqa: F401  (registers the envs)
-from physprior.benchmarks import run_bench, srnn_billiard
 from physprior.data import generate_trajectories, make_windows
+from physprior.suites import run_bench, srnn_billiard
 
 
 def _true_states(count: int = 8, length: int = 31) -> np.ndarray:

@@ -7,7 +7,7 @@ Output folder `out`:
   reads the files of any other.
 - `results.json`: the run's config (suite, scale, backend, seeds, physprior version) and every
   job's result (its row, env, seed, params, data hash, metrics, curves) in grid order.
-- `report.md` and PNG plots (see `physprior.benchmarks._report`).
+- `report.md` and PNG plots (see `physprior.suites._report`).
 
 Both backends run each job with torch limited to `int(job.cpus)` threads (at least 1), so a job
 computes bitwise the same numbers whichever backend runs it. The local backend runs the jobs one
@@ -67,7 +67,7 @@ def run_bench(
     every job of the grid that has finished in `out`, so rows run at different times add up.
     Jobs already finished in `out/jobs/` are not run again.
     """
-    from physprior.benchmarks import get_suite  # the registry imports this module
+    from physprior.suites import get_suite  # the registry imports this module
 
     chosen = get_suite(suite)
     if scale not in SCALES:
@@ -157,7 +157,7 @@ def run_jobs(
 
     Each result is saved to `out/jobs/<key>.json` as soon as it is known. `workers > 1` (local
     backend only) runs that many jobs at once in separate processes, which look the suite up by
-    name, so it must be registered in `physprior.benchmarks`.
+    name, so it must be registered in `physprior.suites`.
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
@@ -291,7 +291,7 @@ def _run_local(
 def _run_job_by_name(task: tuple[dict[str, Any], str]) -> dict[str, Any]:
     """Worker-process side of `_run_local_parallel`: run one job of a registered suite,
     `task = (job as a dict, its work folder)`."""
-    from physprior.benchmarks import get_suite
+    from physprior.suites import get_suite
 
     job_dict, work = task
     job = Job.from_dict(job_dict)
@@ -319,7 +319,7 @@ def _run_local_parallel(
     """
     if _registered(suite.name) is not suite:
         raise ValueError(
-            f"suite {suite.name!r} is not registered in physprior.benchmarks, so worker "
+            f"suite {suite.name!r} is not registered in physprior.suites, so worker "
             "processes cannot find it; run it with workers=1"
         )
     total = finished + len(pending)
@@ -361,8 +361,8 @@ def spread_by_env_and_seed(jobs: Sequence[Job]) -> list[Job]:
 
 
 def _registered(name: str) -> Suite | None:
-    """The suite registered as `name` in `physprior.benchmarks`, or None."""
-    from physprior.benchmarks import SUITES
+    """The suite registered as `name` in `physprior.suites`, or None."""
+    from physprior.suites import SUITES
 
     return SUITES.get(name)
 
@@ -374,7 +374,7 @@ _RESULT_KEY = "job_result_json"
 
 def _ray_trial(config: dict[str, Any], jobs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The function trainable: run the job `config["key"]` of suite `jobs[key]["suite"]`."""
-    from physprior.benchmarks import get_suite
+    from physprior.suites import get_suite
 
     job = Job.from_dict(jobs[config["key"]])
     result = execute_job(get_suite(job.suite), job)
@@ -393,7 +393,7 @@ def _run_ray(
     """Run the pending jobs as Ray Tune trials, one per job with the job's CPU/GPU request.
 
     Trials resolve the suite by name in the worker, so the suite must be registered in
-    `physprior.benchmarks` (which every worker imports). The driver saves each result as its
+    `physprior.suites` (which every worker imports). The driver saves each result as its
     trial reports it, so a kill loses only the trials still running.
     """
     try:

@@ -90,13 +90,13 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from physprior.benchmarks._common import data_hash, finite_or_inf, train_model
-from physprior.benchmarks._framework import Claim, Job, JobResult, Scale, Suite, scale_settings
-from physprior.benchmarks._trajectory_cache import cached_trajectories
 from physprior.data import make_windows
 from physprior.evaluation import metrics, predict
 from physprior.integrators import get_integrator
 from physprior.models import make
+from physprior.suites._common import data_hash, finite_or_inf, train_model
+from physprior.suites._framework import Claim, Job, JobResult, Scale, Suite, scale_settings
+from physprior.suites._trajectory_cache import cached_trajectories
 from physprior.training import TrainConfig
 
 __all__ = ["DRAG", "MODELS", "SUITE", "SYSTEMS", "row_label"]

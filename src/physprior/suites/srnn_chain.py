@@ -103,8 +103,11 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from physprior.benchmarks._common import data_hash, train_model
-from physprior.benchmarks._framework import (
+from physprior.data import add_noise, generate_trajectories, make_windows
+from physprior.evaluation import metrics, predict
+from physprior.models import make
+from physprior.suites._common import data_hash, train_model
+from physprior.suites._framework import (
     Claim,
     Job,
     JobResult,
@@ -113,9 +116,6 @@ from physprior.benchmarks._framework import (
     Suite,
     scale_settings,
 )
-from physprior.data import add_noise, generate_trajectories, make_windows
-from physprior.evaluation import metrics, predict
-from physprior.models import make
 from physprior.training import TrainConfig, fit_initial_state
 
 __all__ = ["ENV_ID", "NOISE_STD", "ROWS", "SUITE"]

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from physprior.benchmarks import get_suite, hnn_toy, run_bench
+from physprior.suites import get_suite, hnn_toy, run_bench
 
 
 def test_grid_follows_the_authors_protocol() -> None:

@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from physprior.benchmarks import get_suite, mbrl, run_bench
+from physprior.suites import get_suite, mbrl, run_bench
 
 
 def test_the_grid_has_every_row_on_every_env():

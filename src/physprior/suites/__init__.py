@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from physprior.benchmarks._framework import (
+from physprior.suites._framework import (
     SCALES,
     Claim,
     Job,
@@ -51,8 +51,8 @@ def get_suite(name: str) -> Suite:
 
 
 # These need SUITES defined above.
-from physprior.benchmarks._report import findings  # noqa: E402
-from physprior.benchmarks._runner import read_results, run_bench  # noqa: E402
+from physprior.suites._report import findings  # noqa: E402
+from physprior.suites._runner import read_results, run_bench  # noqa: E402
 
 __all__ = [
     "SCALES",

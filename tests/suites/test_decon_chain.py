@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from physprior.benchmarks import JobResult, get_suite
-from physprior.benchmarks import decon_chain as decon
+from physprior.suites import JobResult, get_suite
+from physprior.suites import decon_chain as decon
 
 SUITE = decon.SUITE
 METRICS = set(SUITE.metrics)

@@ -2,7 +2,7 @@
 
 A suite is a grid of independent jobs, one per (row, env, seed); each job generates its own data,
 trains one model and evaluates it, deterministically for its seed. The runner
-(`physprior.benchmarks._runner`) runs the grid, locally or on Ray, and the report compares the
+(`physprior.suites._runner`) runs the grid, locally or on Ray, and the report compares the
 means over seeds with the paper's numbers (`PaperRow`) and findings (`Claim`).
 """
 

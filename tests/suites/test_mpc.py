@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from physprior.benchmarks import get_suite, mpc, run_bench
+from physprior.suites import get_suite, mpc, run_bench
 
 
 @pytest.mark.parametrize("scale", ["default", "paper"])

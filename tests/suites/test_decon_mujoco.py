@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from physprior.benchmarks import decon_mujoco as decon
-from physprior.benchmarks import get_suite, run_bench
+from physprior.suites import decon_mujoco as decon
+from physprior.suites import get_suite, run_bench
 
 SUITE = decon.SUITE
 ROWS = {"NODE", "NODE+SO", decon.AUTHORS_HNN, "HNN", "MLP", decon.NO_CHANGE}
@@ -128,8 +128,8 @@ def test_authors_hnn_has_their_kinematics() -> None:
     # dq/dt is the standardised velocity, not the velocity: the trait behind the paper's gap.
     import torch
 
-    from physprior.benchmarks._decon_mixture import DeconMixtureHNN
     from physprior.models import ModelConfig
+    from physprior.suites._decon_mixture import DeconMixtureHNN
 
     model = DeconMixtureHNN(
         ModelConfig(obs_dim=4, action_dim=1, state_layout="qv", dt=0.1, hidden=8)

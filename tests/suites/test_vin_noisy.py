@@ -10,8 +10,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from physprior.benchmarks import run_bench, vin_noisy
-from physprior.benchmarks._framework import Job
+from physprior.suites import run_bench, vin_noisy
+from physprior.suites._framework import Job
 
 
 def test_grid_has_every_row_in_both_regimes_and_the_authors_protocol() -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import physprior
-from physprior import benchmarks
-from physprior.benchmarks import (
+from physprior import suites
+from physprior.suites import (
     SUITES,
     Claim,
     Job,
@@ -115,16 +115,16 @@ def test_registry_finds_the_suites_in_a_stable_order() -> None:
 
 def test_run_bench_rejects_bad_arguments(fake: list[Job], tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="scale"):
-        benchmarks.run_bench(FAKE, scale="huge", out=tmp_path)
+        suites.run_bench(FAKE, scale="huge", out=tmp_path)
     with pytest.raises(ValueError, match="backend"):
-        benchmarks.run_bench(FAKE, backend="dask", out=tmp_path)
+        suites.run_bench(FAKE, backend="dask", out=tmp_path)
     with pytest.raises(ValueError, match="seeds"):
-        benchmarks.run_bench(FAKE, seeds=0, out=tmp_path)
+        suites.run_bench(FAKE, seeds=0, out=tmp_path)
     assert fake == []
 
 
 def test_results_report_and_resume(fake: list[Job], tmp_path: Path) -> None:
-    report = benchmarks.run_bench(FAKE, seeds=2, out=tmp_path, progress=False)
+    report = suites.run_bench(FAKE, seeds=2, out=tmp_path, progress=False)
     assert len(fake) == 4
     assert report == tmp_path / "report.md"
 
@@ -158,21 +158,21 @@ def test_results_report_and_resume(fake: list[Job], tmp_path: Path) -> None:
         assert (tmp_path / f"{plot}-massspring-v0.png").stat().st_size > 0
 
     # Resume: nothing runs again; a lost job file runs that job alone.
-    benchmarks.run_bench(FAKE, seeds=2, out=tmp_path, progress=False)
+    suites.run_bench(FAKE, seeds=2, out=tmp_path, progress=False)
     assert len(fake) == 4
     lost = payload["results"][3]["key"]
     (tmp_path / "jobs" / f"{lost}.json").unlink()
-    benchmarks.run_bench(FAKE, seeds=2, out=tmp_path, progress=False)
+    suites.run_bench(FAKE, seeds=2, out=tmp_path, progress=False)
     assert len(fake) == 5 and fake[-1].key() == lost
     # More seeds run only the new jobs.
-    benchmarks.run_bench(FAKE, seeds=3, out=tmp_path, progress=False)
+    suites.run_bench(FAKE, seeds=3, out=tmp_path, progress=False)
     assert len(fake) == 7 and {j.seed for j in fake[5:]} == {2}
 
     # A damaged job file is named, not silently run again.
     damaged = tmp_path / "jobs" / f"{lost}.json"
     damaged.write_text("{not json")
     with pytest.raises(ValueError, match=r"is not a readable job result .*delete it") as caught:
-        benchmarks.run_bench(FAKE, seeds=3, out=tmp_path, progress=False)
+        suites.run_bench(FAKE, seeds=3, out=tmp_path, progress=False)
     assert "\n" not in str(caught.value) and len(fake) == 7
 
 
@@ -181,7 +181,7 @@ def test_ray_backend_without_ray_names_the_extra(
 ) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
     with pytest.raises(ImportError, match=r"pip install 'physprior\[ray\]'"):
-        benchmarks.run_bench(FAKE, backend="ray", out=tmp_path, progress=False)
+        suites.run_bench(FAKE, backend="ray", out=tmp_path, progress=False)
     assert fake == []
 
 
@@ -234,14 +234,14 @@ def test_parallel_local_workers_give_the_sequential_numbers(tmp_path: Path) -> N
 
 def test_parallel_workers_are_checked(fake: list[Job], tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="workers must be a positive integer"):
-        benchmarks.run_bench(FAKE, out=tmp_path, progress=False, workers=0)
+        suites.run_bench(FAKE, out=tmp_path, progress=False, workers=0)
     with pytest.raises(ValueError, match="workers is for backend='local'"):
-        benchmarks.run_bench(FAKE, backend="ray", out=tmp_path, progress=False, workers=2)
+        suites.run_bench(FAKE, backend="ray", out=tmp_path, progress=False, workers=2)
     # The fake suite lives only in this process's registry, not in a spawned worker's.
     fake_suite = SUITES[FAKE]
     jobs = fake_suite.jobs("smoke", 1)
     SUITES.pop(FAKE)
-    with pytest.raises(ValueError, match=r"not registered in physprior\.benchmarks"):
+    with pytest.raises(ValueError, match=r"not registered in physprior\.suites"):
         _runner.run_jobs(fake_suite, jobs, tmp_path, progress=False, workers=2)
     assert fake == []  # nothing ran
 
@@ -265,7 +265,7 @@ def test_parallel_order_starts_every_env_and_seed_first() -> None:
 
 
 def test_report_cells_count_diverged_seeds_instead_of_hiding_the_rest() -> None:
-    from physprior.benchmarks._report import cell_text
+    from physprior.suites._report import cell_text
 
     assert cell_text([0.5]) == "0.5"
     assert cell_text([1.0, 3.0]) == "2 (1)"
@@ -286,7 +286,7 @@ def test_a_failing_parallel_job_stops_the_run_and_leaves_no_worker(tmp_path: Pat
 
 
 def test_plotted_curves_leave_out_diverged_seeds_and_say_so() -> None:
-    from physprior.benchmarks._report import curves_by_row
+    from physprior.suites._report import curves_by_row
 
     def result(row: str, seed: int, curve: list[float]) -> JobResult:
         job = Job(FAKE, row, "physprior/MassSpring-v0", seed, {})
@@ -320,43 +320,43 @@ def test_cli_prints_the_verdicts(
         "  does not hold  bad beats good",
         "  cannot tell    an absent row is small",
     ]
-    config, results = benchmarks.read_results(tmp_path)
+    config, results = suites.read_results(tmp_path)
     assert config["suite"] == FAKE and len(results) == 4
 
 
 def test_read_results_names_a_missing_or_foreign_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="run the suite first"):
-        benchmarks.read_results(tmp_path)
+        suites.read_results(tmp_path)
     (tmp_path / "results.json").write_text('{"something": "else"}')
     with pytest.raises(ValueError, match="is not a physprior results file"):
-        benchmarks.read_results(tmp_path)
+        suites.read_results(tmp_path)
 
 
 def test_rows_run_a_part_of_the_grid_and_the_report_adds_them_up(
     fake: list[Job], tmp_path: Path
 ) -> None:
-    benchmarks.run_bench(FAKE, out=tmp_path, progress=False, rows=["bad"])
+    suites.run_bench(FAKE, out=tmp_path, progress=False, rows=["bad"])
     assert [job.row for job in fake] == ["bad"]
-    results = benchmarks.read_results(tmp_path)[1]
+    results = suites.read_results(tmp_path)[1]
     assert [r.job.row for r in results] == ["bad"]
     # A later run of the other row reports both, in grid order, and runs only the new one.
-    benchmarks.run_bench(FAKE, out=tmp_path, progress=False, rows=["good"])
+    suites.run_bench(FAKE, out=tmp_path, progress=False, rows=["good"])
     assert [job.row for job in fake] == ["bad", "good"]
-    assert [r.job.row for r in benchmarks.read_results(tmp_path)[1]] == ["good", "bad"]
+    assert [r.job.row for r in suites.read_results(tmp_path)[1]] == ["good", "bad"]
     with pytest.raises(ValueError, match=r"has no row 'ugly'; its rows are: 'good'; 'bad'"):
-        benchmarks.run_bench(FAKE, out=tmp_path, progress=False, rows=["ugly"])
+        suites.run_bench(FAKE, out=tmp_path, progress=False, rows=["ugly"])
     with pytest.raises(TypeError, match="not the string"):
-        benchmarks.run_bench(FAKE, out=tmp_path, progress=False, rows="good")
+        suites.run_bench(FAKE, out=tmp_path, progress=False, rows="good")
 
 
 def test_report_heads_std_columns_and_notes_the_scale(fake: list[Job], tmp_path: Path) -> None:
-    from physprior.benchmarks._report import column_title
+    from physprior.suites._report import column_title
 
     assert column_title("error_std", ["error", "error_std"]) == (
         "error: std over test trajectories"
     )
     assert column_title("error_std", ["error_std"]) == "error_std"  # no base metric beside it
-    text = benchmarks.run_bench(FAKE, out=tmp_path, progress=False).read_text()
+    text = suites.run_bench(FAKE, out=tmp_path, progress=False).read_text()
     assert "**At scale `smoke`:** a check that every code path runs" in text
 
 
@@ -370,7 +370,7 @@ def test_a_published_row_we_did_not_run_appears_once(
         for metric in ("error", "other")
     )
     monkeypatch.setitem(SUITES, FAKE, Suite(**{**vars(suite), "paper": suite.paper + published}))
-    text = benchmarks.run_bench(FAKE, out=tmp_path, progress=False).read_text()
+    text = suites.run_bench(FAKE, out=tmp_path, progress=False).read_text()
     assert [line for line in text.splitlines() if line.startswith("| published only |")] == [
         "| published only |  |  | 1 | 1 |"
     ]
@@ -393,7 +393,7 @@ def test_a_diverged_training_is_a_result_not_a_crash(
         r"'good' on physprior/MassSpring-v0 \(seed 1\): training diverged \(loss nan in epoch 3\)"
     )
     with pytest.warns(RuntimeWarning, match=named):
-        report = benchmarks.run_bench(FAKE, seeds=2, out=tmp_path, progress=False)
+        report = suites.run_bench(FAKE, seeds=2, out=tmp_path, progress=False)
     results = json.loads((tmp_path / "results.json").read_text())["results"]
     diverged = next(r for r in results if r["job"]["row"] == "good" and r["job"]["seed"] == 1)
     assert diverged["metrics"] == {"error": math.inf, "other": math.inf}
@@ -401,7 +401,7 @@ def test_a_diverged_training_is_a_result_not_a_crash(
     assert "| good | inf in 1/2 seeds; rest 1 |" in text
     assert "- good beats bad: **does not hold**" in text  # a diverged seed counts against it
     # The diverged job is finished: a resume does not run it again.
-    benchmarks.run_bench(FAKE, seeds=2, out=tmp_path, progress=False)
+    suites.run_bench(FAKE, seeds=2, out=tmp_path, progress=False)
     assert len(calls) == 3
 
 
@@ -411,12 +411,12 @@ def test_a_job_killed_in_training_resumes_from_its_last_epoch(
     """The runner keeps a job's training under OUT/work/<key>: killed in epoch 3, the next run
     trains from epoch 3 on (not from scratch) and the job's result equals an uninterrupted
     run's; the folder is gone once the result is saved."""
-    from physprior.benchmarks import get_suite
+    from physprior.suites import get_suite
     from physprior.training import _trainer
 
     suite = get_suite("hnn-toy")
     job = suite.jobs("smoke", 1)[1]  # a trained row (the first is the oracle)
-    whole = benchmarks.run_bench("hnn-toy", out=tmp_path / "whole", rows=[job.row],
+    whole = suites.run_bench("hnn-toy", out=tmp_path / "whole", rows=[job.row],
                                  progress=False)  # fmt: skip
     epochs: list[int] = []
     real_epoch = _trainer.Trainer._epoch
@@ -430,11 +430,11 @@ def test_a_job_killed_in_training_resumes_from_its_last_epoch(
     monkeypatch.setattr(_trainer.Trainer, "_epoch", dies_in_epoch_three)
     out = tmp_path / "killed"
     with pytest.raises(KeyboardInterrupt):
-        benchmarks.run_bench("hnn-toy", out=out, rows=[job.row], progress=False)
+        suites.run_bench("hnn-toy", out=out, rows=[job.row], progress=False)
     assert (out / "work" / job.key() / "train-1" / "checkpoint").is_dir()
     epochs.clear()
     epochs.extend([0] * 10)  # the second run is not killed
-    benchmarks.run_bench("hnn-toy", out=out, rows=[job.row], progress=False)
+    suites.run_bench("hnn-toy", out=out, rows=[job.row], progress=False)
     assert epochs[10] == 2  # it went on from the checkpoint of epoch 2
     assert not (out / "work" / job.key()).exists()
     read = [json.loads((root / "jobs" / f"{job.key()}.json").read_text())["metrics"]

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from physprior.benchmarks._processes import RemoteTraceback, WorkerDied, run_in_fresh_processes
+from physprior.suites._processes import RemoteTraceback, WorkerDied, run_in_fresh_processes
 
 
 def test_every_task_runs_once_in_its_own_process() -> None:
@@ -96,7 +96,7 @@ def test_workers_end_when_their_parent_is_killed() -> None:
         [
             sys.executable,
             "-c",
-            "import time; from physprior.benchmarks._processes import run_in_fresh_processes; "
+            "import time; from physprior.suites._processes import run_in_fresh_processes; "
             "run_in_fresh_processes(time.sleep, [120.0], workers=1, on_result=print)",
         ]
     )

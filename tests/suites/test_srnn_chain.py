@@ -8,8 +8,8 @@ import re
 import pytest
 import torch
 
-from physprior.benchmarks import JobResult, get_suite
-from physprior.benchmarks import srnn_chain as chain
+from physprior.suites import JobResult, get_suite
+from physprior.suites import srnn_chain as chain
 
 SUITE = chain.SUITE
 METRICS = set(SUITE.metrics)

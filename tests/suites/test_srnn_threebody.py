@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from physprior.benchmarks import run_bench, srnn_threebody
 from physprior.data import generate_trajectories, make_windows
+from physprior.suites import run_bench, srnn_threebody
 
 
 def test_grid_has_the_five_rows_of_table_3() -> None:

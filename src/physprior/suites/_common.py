@@ -36,7 +36,7 @@ def data_hash(*arrays: Any) -> str:
 
 def _scratch_root() -> str | None:
     """A RAM-backed folder where there is one: the trainer writes (and fsyncs) a checkpoint
-    every epoch, which the benchmarks do not keep."""
+    every epoch, which the suites do not keep."""
     shm = Path("/dev/shm")
     return str(shm) if shm.is_dir() and shm.stat().st_mode & 0o002 else None
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from physprior.benchmarks import hgn, run_bench
-from physprior.benchmarks._framework import Job
+from physprior.suites import hgn, run_bench
+from physprior.suites._framework import Job
 
 
 def test_grid_is_table_1_at_the_papers_sizes() -> None:
