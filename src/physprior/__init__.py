@@ -16,7 +16,7 @@ from physprior.envs import ENV_IDS
 
 if TYPE_CHECKING:
     from physprior.learned_env import LearnedDynamicsEnv, LearnedVectorEnv
-    from physprior.learned_env_pixels import PixelLearnedEnv
+    from physprior.learned_env.pixels import PixelLearnedEnv
     from physprior.training import load_model
 
 __version__ = "0.1.0"
@@ -46,14 +46,14 @@ if "physprior/Learned-v0" not in gym.registry:
 if "physprior/PixelLearned-v0" not in gym.registry:
     gym.register(
         id="physprior/PixelLearned-v0",
-        entry_point="physprior.learned_env_pixels:PixelLearnedEnv",
+        entry_point="physprior.learned_env.pixels:PixelLearnedEnv",
     )
 
 _LAZY = {
     "load_model": "physprior.training",
     "LearnedDynamicsEnv": "physprior.learned_env",
     "LearnedVectorEnv": "physprior.learned_env",
-    "PixelLearnedEnv": "physprior.learned_env_pixels",
+    "PixelLearnedEnv": "physprior.learned_env.pixels",
 }
 
 

@@ -29,8 +29,9 @@ from numpy.typing import NDArray
 
 from physprior.data import render_frames
 from physprior.data._frames import FrameStyle
-from physprior.learned_env import make_base_env, resolve_model
 from physprior.models import TransitionModel
+
+from .dynamics import make_base_env, resolve_model
 
 __all__ = ["PixelLearnedEnv"]
 

@@ -36,7 +36,7 @@ from gymnasium.vector import AutoresetMode
 from numpy.typing import NDArray
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices
 
-from physprior.learned_env import LearnedVectorEnv
+from .vector import LearnedVectorEnv
 
 __all__ = ["SB3LearnedVecEnv"]
 
