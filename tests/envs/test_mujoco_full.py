@@ -346,7 +346,7 @@ def test_halfcheetah_builds_without_the_settotalmass_warning(
 def test_only_the_settotalmass_warning_is_dropped() -> None:
     import mujoco
 
-    from physprior.envs.mujoco_full import _without_settotalmass_warning
+    from physprior.envs.mujoco_full._full_state import _without_settotalmass_warning
 
     seen: list[str] = []
     mujoco.set_mju_user_warning(seen.append)
