@@ -3,7 +3,7 @@
 - `physprior.agents.collect`: `collect(CollectConfig(env_id, steps, out, agent="sac"|"random"))`
   records every transition a learning SAC agent (or a random one) experiences into a
   transitions dataset (`physprior collect`).
-- `physprior.agents.planners`: `CEMPlanner`, `ICEMPlanner` and `MPPIPlanner`, model-predictive
+- `physprior.agents.mpc`: `CEMPlanner`, `ICEMPlanner` and `MPPIPlanner`, model-predictive
   control over a learned model's `ModelDynamics` (an ensemble's with PETS's particles), with
   SB3's `predict` signature; `run_plan` scores one on the real env (`physprior plan`).
 - `physprior.agents.mbpo`: `MBPO`, SB3's SAC trained on real transitions mixed with short model
@@ -14,8 +14,9 @@
 
 The common names are importable from `physprior.agents` itself (`from physprior.agents import
 CEMPlanner, CollectConfig, MBPO`; the function `collect` stays in `physprior.agents.collect`,
-the module of the same name); the submodules import SB3 and torch on first use, so
-`import physprior.agents` alone stays light.
+the subpackage of the same name); the subpackages import SB3 and torch on first use, so
+`import physprior.agents` alone stays light. Each subpackage's `__init__` is its public
+surface; its underscored modules are the parts.
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ from typing import Any
 _LAZY = {
     "CollectConfig": "collect",
     "CollectResult": "collect",
-    "CEMPlanner": "planners",
-    "MPPIPlanner": "planners",
-    "ICEMPlanner": "planners",
-    "ICEMConfig": "planners",
-    "CEMConfig": "planners",
-    "MPPIConfig": "planners",
-    "run_plan": "planners",
+    "CEMPlanner": "mpc",
+    "MPPIPlanner": "mpc",
+    "ICEMPlanner": "mpc",
+    "ICEMConfig": "mpc",
+    "CEMConfig": "mpc",
+    "MPPIConfig": "mpc",
+    "run_plan": "mpc",
     "MBPO": "mbpo",
     "MBPOConfig": "mbpo",
     "run_mbpo": "mbpo",

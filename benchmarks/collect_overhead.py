@@ -40,9 +40,9 @@ import torch
 from stable_baselines3 import SAC
 
 import physprior  # noqa: F401  (registers the environments)
-from physprior.agents import _collect_sac
-from physprior.agents._collect_sac import default_sac_kwargs
 from physprior.agents.collect import CollectConfig, collect
+from physprior.agents.collect import _sac as _collect_sac
+from physprior.agents.collect._sac import default_sac_kwargs
 
 #: Seconds spent inside the recording callback since the last reset.
 _SPENT = [0.0]

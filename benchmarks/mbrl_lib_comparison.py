@@ -60,7 +60,7 @@ import torch
 from learned_env_throughput import ENV_ID, fitted_model, halfcheetah_states
 
 import physprior
-from physprior.agents.planners import CEMConfig, CEMPlanner
+from physprior.agents.mpc import CEMConfig, CEMPlanner
 from physprior.learned_env import ModelDynamics
 
 HERE = Path(__file__).resolve().parent

@@ -60,7 +60,7 @@ from _pets_floor import floor_decision_ms
 from mbrl_lib_comparison import MbrlSide, mbrl_python, setup
 
 import physprior
-from physprior.agents._mbpo_fit import derive_seed
+from physprior.agents._fit import derive_seed
 from physprior.agents.pets import PETSConfig, run_pets
 from physprior.evaluation.plots import plot_learning_curves
 from physprior.suites.mbrl import curve_metrics

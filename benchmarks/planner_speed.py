@@ -1,6 +1,6 @@
 """Decision time of the CEM planner over learned HalfCheetah models, against the bare model.
 
-`physprior.agents.planners.CEMPlanner` (5 iterations of 400 candidate sequences of 30 steps,
+`physprior.agents.mpc.CEMPlanner` (5 iterations of 400 candidate sequences of 30 steps,
 40 elites) on `ModelDynamics(model, "physprior/HalfCheetahFull-v0")` plans one action per
 call of `predict(obs)`, from observations of a random-action HalfCheetahFull episode. Models:
 `node-so` (2 hidden layers of 128, 8 averaged-velocity substeps) and `mlp` (2x128), random
@@ -43,7 +43,7 @@ import torch
 from _limits import Limit, addmm_gflops, mlp_flops, node_so_transition_flops
 from learned_env_throughput import ENV_ID, fitted_model, halfcheetah_states
 
-from physprior.agents.planners import CEMConfig, CEMPlanner
+from physprior.agents.mpc import CEMConfig, CEMPlanner
 from physprior.learned_env import ModelDynamics
 
 GOAL_MS = 100.0

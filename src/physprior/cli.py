@@ -280,7 +280,7 @@ def _cmd_collect(config: CollectCommandConfig) -> int:
 
 
 def _cmd_plan(config: PlanCommandConfig) -> int:
-    from physprior.agents.planners import run_plan
+    from physprior.agents.mpc import run_plan
 
     if config.json:
         check_output_file(config.json, "--json")

@@ -73,7 +73,7 @@ class DemoConfig:
     mpc: dict[str, Any] = field(
         default_factory=lambda: {"horizon": 15, "population": 100, "iterations": 3, "elites": 10}
     )
-    """CEM settings (see `physprior.agents.planners.CEMConfig`). Smaller than the issue's
+    """CEM settings (see `physprior.agents.mpc.CEMConfig`). Smaller than the issue's
     benchmark setting (population 400, horizon 30, 5 iterations) so that planning with the
     HNN, whose every substep differentiates its energy network, fits the demo's budget."""
     seed: int = 0
@@ -257,7 +257,7 @@ def _compare(run_dirs: dict[str, Path], test_set: Any, config: DemoConfig) -> di
 
 
 def _plan(run_dirs: dict[str, Path], config: DemoConfig, out: Path) -> dict[str, Any]:
-    from physprior.agents.planners import run_plan
+    from physprior.agents.mpc import run_plan
 
     returns: dict[str, Any] = {}
     for name, run_dir in run_dirs.items():

@@ -302,7 +302,7 @@ def test_agent_state_round_trip_restores_weights_optimisers_and_buffer() -> None
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from physprior.agents._collect_sac import (
+    from physprior.agents.collect._sac import (
         ExactReward,
         make_sac,
         refill_buffer,
@@ -403,7 +403,7 @@ def test_sac_learning_creates_no_logger_folder(
 ) -> None:
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from physprior.agents._collect_sac import make_sac
+    from physprior.agents.collect._sac import make_sac
 
     # SB3's default logger makes this folder (else an `SB3-<date>` one in the temp dir).
     logdir = tmp_path / "sb3-logs"

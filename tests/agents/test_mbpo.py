@@ -12,8 +12,8 @@ from gymnasium import spaces
 from stable_baselines3.common.evaluation import evaluate_policy
 
 import physprior
-from physprior.agents._mbpo_buffers import MixedReplayBuffer, ModelBuffer
 from physprior.agents.mbpo import MBPO, MBPOConfig
+from physprior.agents.mbpo._buffers import MixedReplayBuffer, ModelBuffer
 
 ENV = "physprior/InvertedPendulumFull-v0"
 OBS = np.array(

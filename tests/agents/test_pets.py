@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import physprior
-from physprior.agents import pets
+from physprior.agents.pets import _pets as pets
 from physprior.agents.pets import PETSConfig, run_pets
 from physprior.cli import main
 

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 import physprior  # noqa: F401  (registers the environments)
-from physprior.agents.planners import (
+from physprior.agents.mpc import (
     CEMConfig,
     CEMPlanner,
     MPPIConfig,

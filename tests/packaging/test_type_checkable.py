@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("mypy", reason="mypy comes with the dev extra")
 
 USER_CODE = """
-from physprior.agents.planners import CEMPlanner
+from physprior.agents.mpc import CEMPlanner
 from physprior.envs import ENV_IDS
 from physprior.models import make
 
@@ -32,4 +32,4 @@ def test_mypy_sees_physprior_from_a_users_folder(tmp_path: Path) -> None:
     )  # fmt: skip
     assert "import-not-found" not in done.stdout, done.stdout
     assert 'Revealed type is "Any"' not in done.stdout, done.stdout  # what an unseen module gives
-    assert "physprior.agents._mpc.CEMPlanner" in done.stdout, done.stdout
+    assert "physprior.agents.mpc._planners.CEMPlanner" in done.stdout, done.stdout

@@ -4,7 +4,7 @@ For each full-state MuJoCo env a SAC agent (Stable-Baselines3, learning as it ac
 `physprior demo` and decon-hnn's data protocol) records every transition; each model
 (`node`, `node-so`, `hnn`, `mlp`, the demo's `DEMO_MODELS` settings: 2 x 128 tanh networks,
 8 Euler substeps) is trained on 3-state windows of those data, then a CEM planner
-(`physprior.agents.planners.CEMPlanner` over `physprior.learned_env.ModelDynamics`) acts with
+(`physprior.agents.mpc.CEMPlanner` over `physprior.learned_env.ModelDynamics`) acts with
 it in the real env. Next to the four "CEM + model" rows, "SAC (collector)" acts with the
 collecting agent (deterministic actions) and "Random policy" with uniform actions, on the same
 seeded episodes. Metrics: `return` (mean over the evaluated real episodes; the headline),
@@ -231,7 +231,7 @@ def _policy(job: Job, p: dict[str, Any]) -> tuple[Act | None, str, Callable[[], 
         return (lambda obs, start: sac.predict(obs, deterministic=True)[0]), digest, lambda: None
     if job.row not in MODEL_ROWS:
         raise ValueError(f"unknown {NAME} row {job.row!r}; expected one of {list(ROWS)}")
-    from physprior.agents.planners import CEMConfig, CEMPlanner
+    from physprior.agents.mpc import CEMConfig, CEMPlanner
     from physprior.learned_env import ModelDynamics
 
     model = _train(dataset, MODEL_ROWS[job.row], p, job.seed)

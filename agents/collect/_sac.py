@@ -19,7 +19,7 @@ env's own float64 reward through `info` so the dataset keeps it exactly.
 The agent state for resuming is one safetensors file: the policy's `state_dict` (actor, critic,
 target critic), SAC's `log_ent_coef`, and the Adam states of the actor, critic and entropy
 optimisers (moment tensors as tensors, their `param_groups` as JSON in the file's metadata),
-the step and update counters, and the run state of `_collect_resume` (random generators, where
+the step and update counters, and the run state of `_resume` (random generators, where
 the env stands, the replay buffer's stored actions). Nothing is pickled, so loading runs no
 code. The replay buffer's other contents are refilled from the dataset, in SB3's own layout.
 
@@ -52,9 +52,9 @@ from stable_baselines3.common.logger import HumanOutputFormat, Logger
 from physprior._io import atomic_write
 from physprior.data import TransitionDataset
 
-from ._collect_record import Recorder, json_safe
-from ._collect_resume import PREFIX as RUN_PREFIX
-from ._collect_resume import capture
+from ._record import Recorder, json_safe
+from ._resume import PREFIX as RUN_PREFIX
+from ._resume import capture
 
 if TYPE_CHECKING:
     from stable_baselines3 import SAC
@@ -219,7 +219,7 @@ RunState = tuple[dict[str, torch.Tensor], dict[str, Any]]
 @dataclass(frozen=True)
 class RestoredAgent:
     """What `restore_agent_state` read besides the weights: the row count the state was saved
-    at, and the run state (`_collect_resume.capture`), None in a version-1 file."""
+    at, and the run state (`_resume.capture`), None in a version-1 file."""
 
     rows: int
     run_state: RunState | None

@@ -10,8 +10,8 @@ from typing import Any, cast
 import gymnasium as gym
 import numpy as np
 
-from ._mpc import CEMPlanner, ICEMPlanner, MPPIPlanner, Planner
-from ._mpc_config import CEMConfig, ICEMConfig, MPPIConfig, PlannerConfig, planner_config
+from ._config import CEMConfig, ICEMConfig, MPPIConfig, PlannerConfig, planner_config
+from ._planners import CEMPlanner, ICEMPlanner, MPPIPlanner, Planner
 
 __all__ = ["make_planner", "run_plan"]
 

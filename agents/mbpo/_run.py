@@ -5,7 +5,7 @@ whole agent goes to `OUT/checkpoint/` in one atomic folder swap (`_run_folder`):
 
 - `sac.safetensors`: SAC's weights, optimisers, counters and run state (random generators,
   the env's state and time-limit count, SB3's last observation), as SAC collection saves it
-  (`save_agent_state`; `_collect_resume`);
+  (`collect._sac.save_agent_state`; `collect._resume`);
 - `buffers.npz`: the real transitions in SB3's layout and the model buffer's rows;
 - `model/`: the transition model (`save_model`); `model_optimizer/`: its AdamW state (one
   model; an ensemble's members get a fresh AdamW at every refit, so it has none);
@@ -39,9 +39,7 @@ from physprior.training._state_io import (
     write_state,
 )
 
-from ._collect_resume import open_steps, restore
-from ._collect_sac import restore_agent_state, save_agent_state
-from ._run_folder import (
+from .._run_folder import (
     CHECKPOINT_DIR,
     CURVE_FILE,
     RESULTS_FILE,
@@ -49,7 +47,9 @@ from ._run_folder import (
     load_arrays,
     run_state,
 )
-from .mbpo import MBPO, MBPOConfig
+from ..collect._resume import open_steps, restore
+from ..collect._sac import restore_agent_state, save_agent_state
+from ._mbpo import MBPO, MBPOConfig
 
 __all__ = ["run_mbpo"]
 

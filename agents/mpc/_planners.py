@@ -3,7 +3,7 @@
 Each decision samples `population` action sequences of `horizon` steps per observation and
 scores all of them (for every observation of the batch) in one `rollout_returns` call per
 iteration; nothing loops over candidates in Python. Sequences live in normalised units
-`u in [-1, 1]` (see `_mpc_config`); samples are clipped to that box, so every planned action
+`u in [-1, 1]` (see `_config`); samples are clipped to that box, so every planned action
 lies within the env's bounds.
 """
 
@@ -20,7 +20,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from ._mpc_config import CEMConfig, ICEMConfig, MPPIConfig, PlannerConfig
+from ._config import CEMConfig, ICEMConfig, MPPIConfig, PlannerConfig
 
 if TYPE_CHECKING:
     from physprior.models import TransitionModel

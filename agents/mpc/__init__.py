@@ -31,7 +31,15 @@ Configs (`CEMConfig`, `ICEMConfig`, `MPPIConfig`) validate every field;
 
 from __future__ import annotations
 
-from ._mpc import (
+from ._config import (
+    PROPAGATIONS,
+    CEMConfig,
+    ICEMConfig,
+    MPPIConfig,
+    PlannerConfig,
+    planner_config,
+)
+from ._planners import (
     BatchedDynamics,
     CEMPlanner,
     DynamicsLike,
@@ -41,15 +49,7 @@ from ._mpc import (
     as_dynamics,
     coloured_noise,
 )
-from ._mpc_config import (
-    PROPAGATIONS,
-    CEMConfig,
-    ICEMConfig,
-    MPPIConfig,
-    PlannerConfig,
-    planner_config,
-)
-from ._mpc_run import make_planner, run_plan
+from ._run import make_planner, run_plan
 
 __all__ = [
     "PROPAGATIONS",
