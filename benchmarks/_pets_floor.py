@@ -12,11 +12,19 @@ masking, no normalisation (physprior folds it into the weights anyway). No imple
 built on torch's CPU kernels, called one at a time from Python, does less work per decision,
 so it bounds how fast `run_pets`'s decision can get on this machine, and the ratio of
 mbrl-lib's decision to it bounds the speed-up any such implementation can show.
+
+Run alone, it times the floor eager and with its rollout under `torch.compile`, alternating
+in one process (default sizes: `pets_vs_mbrl_lib.py`'s default budget):
+
+    python benchmarks/_pets_floor.py                 # about a minute, most of it compiling
 """
 
 from __future__ import annotations
 
+import argparse
+import statistics
 import time
+from collections.abc import Callable
 
 import torch
 from torch.nn.functional import silu
@@ -37,10 +45,34 @@ def floor_decision_ms(
     action_dim: int = 6,
     decisions: int = 200,
     seed: int = 0,
+    compiled: bool = False,
 ) -> float:
     """Milliseconds per decision of the minimal eager decision (median of 5 blocks of
     `decisions // 5` after a warm-up), for members of `layers` hidden layers of `hidden`
-    units and the CEM sizes given; uses the caller's torch thread setting."""
+    units and the CEM sizes given; uses the caller's torch thread setting. `compiled`: the
+    rollout under `torch.compile` (compiled during the warm-up, not timed)."""
+    return floor_decisions(**{k: v for k, v in locals().items() if k != "decisions"})(decisions)
+
+
+def floor_decisions(
+    *,
+    ensemble: int,
+    hidden: int,
+    layers: int,
+    population: int,
+    horizon: int,
+    iterations: int,
+    elites: int,
+    alpha: float,
+    particles: int,
+    obs_dim: int = 18,
+    action_dim: int = 6,
+    seed: int = 0,
+    compiled: bool = False,
+) -> Callable[[int], float]:
+    """The floor's decision, built once: a function of a number of decisions that runs
+    them (after as many warm-up decisions, a fifth of them) and returns the median
+    milliseconds per decision of 5 blocks."""
     if (population * particles) % ensemble:
         raise ValueError("population * particles must divide evenly among the members")
     k, d, a, h = ensemble, obs_dim, action_dim, hidden
@@ -58,12 +90,12 @@ def floor_decision_ms(
     noise = torch.empty(k, rows, horizon, d)
     candidate_noise = torch.empty(population, horizon, a)
 
-    def rollout_x(z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Root x positions `(K, M, H)` of the particles `z (K, M, D)` under `actions`."""
+    def rollout_x(z: torch.Tensor, actions: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Root x positions `(K, M, H)` of the particles `z (K, M, D)` under `actions`, with
+        standard normal `noise (K, M, H, D)`."""
         flat = actions.transpose(1, 2).reshape(k, horizon * rows, a)
         biases = torch.baddbmm(in_bias, flat, action_in).view(k, horizon, rows, h)
-        torch.randn(noise.shape, generator=g, out=noise)
-        scaled = noise.mul_(noise_scale)
+        scaled = noise * noise_scale
         xs = []
         for t in range(horizon):
             x = silu(torch.baddbmm(biases[:, t], z, state_in))
@@ -75,6 +107,8 @@ def floor_decision_ms(
             xs.append(z[..., 0])
         return torch.stack(xs, dim=-1)
 
+    roll = torch.compile(rollout_x, fullgraph=True, dynamic=False) if compiled else rollout_x
+
     def decision(obs: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
         std = torch.full_like(mean, 0.5)
         start = obs.expand(k, rows, d)
@@ -84,7 +118,8 @@ def floor_decision_ms(
             candidates = torch.addcmul(mean, std, candidate_noise).clamp_(-1.0, 1.0)
             order = torch.randperm(population * particles, generator=g)
             actions = candidates.repeat_interleave(particles, 0)[order].view(k, rows, horizon, a)
-            x = rollout_x(start, actions)
+            torch.randn(noise.shape, generator=g, out=noise)  # outside: compile refuses it
+            x = roll(start, actions, noise)
             progress = (x - torch.cat((x0, x[..., :-1]), dim=-1)) / 0.05
             reward = (progress - 0.1 * (actions * actions).sum(-1)).sum(-1)  # (K, M)
             returns = torch.empty(population * particles)
@@ -96,14 +131,46 @@ def floor_decision_ms(
         return mean
 
     obs, mean = torch.zeros(d), torch.zeros(horizon, a)
-    block = max(decisions // 5, 1)
-    times = []
-    with torch.no_grad():
-        for _ in range(block):
-            decision(obs, mean)
-        for _ in range(5):
-            begin = time.perf_counter()
+
+    def timed(decisions: int) -> float:
+        block = max(decisions // 5, 1)
+        times = []
+        with torch.no_grad():
             for _ in range(block):
                 decision(obs, mean)
-            times.append((time.perf_counter() - begin) / block)
-    return 1000.0 * sorted(times)[2]
+            for _ in range(5):
+                begin = time.perf_counter()
+                for _ in range(block):
+                    decision(obs, mean)
+                times.append((time.perf_counter() - begin) / block)
+        return 1000.0 * sorted(times)[2]
+
+    return timed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="The eager and compiled floor of a decision.")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (2)")
+    parser.add_argument("--rounds", type=int, default=6, help="alternating rounds (6)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    sizes = dict(ensemble=5, hidden=64, layers=2, population=60, horizon=10, iterations=2)
+    sizes |= dict(elites=6, alpha=0.1, particles=5)
+    subjects = {"eager": floor_decisions(**sizes)}
+    begin = time.perf_counter()
+    subjects["compiled"] = floor_decisions(**sizes, compiled=True)
+    subjects["compiled"](5)  # compiles
+    print(f"compiled the rollout in {time.perf_counter() - begin:.0f} s")
+    ms: dict[str, list[float]] = {name: [] for name in subjects}
+    for _ in range(args.rounds):
+        for name, run in subjects.items():
+            ms[name].append(run(100))
+    for name, values in ms.items():
+        shown = " ".join(f"{v:.1f}" for v in values)
+        print(f"{name:<9} ms per decision: {shown}  (median {statistics.median(values):.1f})")
+    gain = statistics.median(ms["eager"]) / statistics.median(ms["compiled"])
+    print(f"compiled / eager speed: {gain:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
