@@ -16,6 +16,9 @@ Subjects, all at `--envs` (default 4,096) parallel copies with HalfCheetah's dim
 - `node-so model`: the bare `model.step(obs, action)` under `torch.inference_mode()`, so that
   the env's overhead over the model shows.
 - `mlp env` / `mlp model`: the same for `mlp` (2 hidden layers of 128, one-step delta MLP).
+- `node-so chunked` / `node-so halves`: two of issue 16's candidates on the bare node-so
+  step: the copies in chunks of 1,024 rows per call, and each half of the copies on its own
+  Python thread with one intra-op thread each.
 - `node-so matmuls`: only the matrix products of a node-so step, on preallocated tensors: the
   ceiling of any implementation that uses torch's matrix products.
 
@@ -44,6 +47,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,6 +189,61 @@ def model_subject(name: str, model: TransitionModel, pool: np.ndarray, copies: i
     return Subject(f"{name} model", run, copies)
 
 
+def chunked_model_subject(model: TransitionModel, pool: np.ndarray, copies: int) -> Subject:
+    """Issue 16's candidate "fewer rows per call": the bare node-so `model.step` on the
+    copies in consecutive chunks of 1,024 rows (each chunk's activations stay in the core's
+    cache through the step's 8 substeps), the same threads."""
+    rows = np.random.default_rng(2).integers(len(pool), size=copies)
+    start = torch.as_tensor(pool[rows], dtype=torch.float32)
+    gen = torch.Generator().manual_seed(3)
+    chunk = 1024
+
+    def run(steps: int) -> None:
+        actions = torch.rand(steps, copies, 6, generator=gen) * 2 - 1
+        z = start
+        with torch.inference_mode():
+            for t in range(steps):
+                u = actions[t]
+                parts = [
+                    model.step(z[i : i + chunk], u[i : i + chunk]) for i in range(0, copies, chunk)
+                ]
+                z = torch.cat(parts)
+
+    return Subject("node-so chunked", run, copies)
+
+
+def halves_model_subject(
+    model: TransitionModel, pool: np.ndarray, copies: int, threads: int
+) -> Subject:
+    """Issue 16's candidate "split the batch across the cores yourself": the bare node-so
+    `model.step`, each half of the copies on its own Python thread with one intra-op thread
+    (torch releases the GIL inside its operations); the thread setting is restored after."""
+    rows = np.random.default_rng(2).integers(len(pool), size=copies)
+    start = torch.as_tensor(pool[rows], dtype=torch.float32)
+    gen = torch.Generator().manual_seed(3)
+    worker = ThreadPoolExecutor(1)
+    half = copies // 2
+
+    def second(z: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return model.step(z[half:], u[half:])
+
+    def run(steps: int) -> None:
+        actions = torch.rand(steps, copies, 6, generator=gen) * 2 - 1
+        z = start
+        torch.set_num_threads(1)
+        try:
+            with torch.inference_mode():
+                for t in range(steps):
+                    other = worker.submit(second, z, actions[t])
+                    first = model.step(z[:half], actions[t][:half])
+                    z = torch.cat((first, other.result()))
+        finally:
+            torch.set_num_threads(threads)
+
+    return Subject("node-so halves", run, copies)
+
+
 def matmul_subject(copies: int) -> Subject:
     """The node-so step's matrix products alone, on preallocated tensors: its compute ceiling.
 
@@ -228,6 +287,9 @@ def main() -> None:
         model = fitted_model(name, data)
         subjects += [env_subject(name, model, pool, args.envs)]
         subjects += [model_subject(name, model, pool, args.envs)]
+        if name == "node-so":
+            subjects += [chunked_model_subject(model, pool, args.envs)]
+            subjects += [halves_model_subject(model, pool, args.envs, args.threads)]
 
     subjects.append(matmul_subject(args.envs))
 
