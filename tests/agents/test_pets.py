@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import physprior
-from physprior.agents.pets import _pets as pets
 from physprior.agents.pets import PETSConfig, run_pets
+from physprior.agents.pets import _pets as pets
 from physprior.cli import main
 
 ENV = "physprior/InvertedPendulumFull-v0"

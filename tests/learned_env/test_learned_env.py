@@ -291,6 +291,36 @@ def test_vector_env_matches_the_single_env_step_for_step(checkpoint) -> None:
     envs.close()
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_single_env_one_row_path_equals_the_batched_step(dtype: torch.dtype) -> None:
+    # The single env steps one row through numpy (`ModelDynamics.transition_one`: the action
+    # through torch.from_numpy where numpy has the dtype, torch.as_tensor where not).
+    model = normalised_model(PENDULUM).to(dtype)
+    env = LearnedDynamicsEnv(model, PENDULUM)
+    dynamics = env.dynamics
+    obs, _ = env.reset(seed=3)
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        action = rng.uniform(-3.0, 3.0, 1).astype(np.float32)  # beyond the bounds: clipped
+        state = torch.as_tensor(obs[None], dtype=dtype)
+        expected = dynamics.step(state, torch.as_tensor(action[None], dtype=dtype))
+        obs, reward, terminated, truncated, info = env.step(action)
+        np.testing.assert_array_equal(obs, expected[0][0].double().numpy())
+        assert reward == pytest.approx(
+            float(expected[1][0]), rel=1e-2 if dtype == torch.bfloat16 else 1e-6
+        )
+        assert terminated == bool(expected[2][0])
+        assert info["model_diverged"] == bool(expected[3][0])
+        if terminated or truncated:
+            obs, _ = env.reset()
+    env.close()
+    envs = LearnedVectorEnv(model, PENDULUM, 3)  # numpy out of any model dtype as well
+    vec_obs, _ = envs.reset(seed=0)
+    vec_obs, rewards, *_ = envs.step(np.zeros((3, 1), np.float32))
+    assert vec_obs.dtype == rewards.dtype == np.float64
+    envs.close()
+
+
 def test_vector_env_spaces_autoreset_and_counters(checkpoint) -> None:
     n = 4
     envs = LearnedVectorEnv(checkpoint(PENDULUM), PENDULUM, n, max_episode_steps=3)

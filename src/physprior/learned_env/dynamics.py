@@ -98,6 +98,15 @@ def make_base_env(base_env_id: str, **env_kwargs: Any) -> Any:
     return core
 
 
+def to_numpy(tensor: Tensor) -> NDArray[Any]:
+    """`tensor` as a numpy array on the CPU, in its own dtype; bfloat16, which numpy lacks,
+    as float64 (exact)."""
+    tensor = tensor.detach().cpu()
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.double()
+    return tensor.numpy()
+
+
 def _check_bound(bound: float | None) -> float:
     if bound is not None and (isinstance(bound, bool) or not isinstance(bound, numbers.Real)):
         raise TypeError(
@@ -199,8 +208,8 @@ class ModelDynamics:
             act_space.high, dtype=self.dtype, device=self.device
         )
         # The bounds as the model's dtype holds them, for `transition_one`'s numpy clip.
-        self._action_low_np = self.action_low.cpu().numpy().astype(np.float64)
-        self._action_high_np = self.action_high.cpu().numpy().astype(np.float64)
+        self._action_low_np = to_numpy(self.action_low).astype(np.float64)
+        self._action_high_np = to_numpy(self.action_high).astype(np.float64)
         self._bound_cache: tuple[TensorVersions, tuple[list[float], list[float]]] | None = None
         spec = gym.spec(base_env_id)
         #: The base env's episode length (its registered `max_episode_steps`; None: unlimited).
@@ -300,7 +309,7 @@ class ModelDynamics:
             if self.model.training:
                 self.model.eval()
             predicted = self._predict(state, self._action_row(clipped), None)
-        next_obs = predicted.cpu().numpy()[0].astype(np.float64)
+        next_obs = to_numpy(predicted)[0].astype(np.float64)
         low, high = self._bound_lists()
         # On a handful of numbers Python's own comparisons beat numpy's calls; NaN compares
         # False, so a non-finite row diverges too.
@@ -332,9 +341,9 @@ class ModelDynamics:
         norm = self.model.state_norm
         tensors = (norm.mean, norm.std)
         if self._bound_cache is None or not self._bound_cache[0].matches(tensors):
-            std = norm.std.detach().cpu().numpy().astype(np.float64)
+            std = to_numpy(norm.std).astype(np.float64)
             limit = np.minimum(self.bound * std, np.finfo(np.float64).max)
-            mean = norm.mean.detach().cpu().numpy().astype(np.float64)
+            mean = to_numpy(norm.mean).astype(np.float64)
             bounds = ((mean - limit).tolist(), (mean + limit).tolist())
             self._bound_cache = (TensorVersions(tensors), bounds)
         return self._bound_cache[1]

@@ -18,7 +18,7 @@ from ._env_parts import (
     _Frames,
     _InitialStates,
 )
-from .dynamics import ModelLike, _seed_members
+from .dynamics import ModelLike, _seed_members, to_numpy
 
 
 # ---------------------------------------------------------------------------------- gymnasium env
@@ -149,7 +149,7 @@ class LearnedDynamicsEnv(gym.Env[NDArray[np.float64], NDArray[np.float32]]):
         else:
             self._state = self._initial.draw(1, self.np_random, seed)
         # The state as float64 numbers, where the step's numpy work reads it.
-        self._row = self._state[0].cpu().numpy().astype(np.float64)
+        self._row = to_numpy(self._state[0]).astype(np.float64)
         self._steps = 0
         return self._obs(), {}
 

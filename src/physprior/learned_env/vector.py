@@ -19,7 +19,7 @@ from ._env_parts import (
     _Frames,
     _InitialStates,
 )
-from .dynamics import ModelLike, _seed_members
+from .dynamics import ModelLike, _seed_members, to_numpy
 
 
 def _autoreset_mode(mode: AutoresetMode | str) -> AutoresetMode:
@@ -206,14 +206,14 @@ class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArr
         obs, rewards, terminated, truncated, info = self.step_tensor(
             torch.as_tensor(np.asarray(actions))
         )
-        np_info: dict[str, Any] = {k: v.cpu().numpy() for k, v in info.items()}
+        np_info: dict[str, Any] = {k: to_numpy(v) for k, v in info.items()}
         if "final_obs" in np_info:
             np_info["final_obs"] = np_info["final_obs"].astype(self._obs_dtype)
         return (
             self._numpy(obs),
-            rewards.cpu().numpy().astype(np.float64),
-            terminated.cpu().numpy(),
-            truncated.cpu().numpy(),
+            to_numpy(rewards).astype(np.float64),
+            to_numpy(terminated),
+            to_numpy(truncated),
             np_info,
         )
 
@@ -296,7 +296,7 @@ class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArr
         return SB3LearnedVecEnv(self)
 
     def _numpy(self, states: Tensor) -> NDArray[np.float64]:
-        return np.array(states.cpu().numpy(), dtype=self._obs_dtype)
+        return np.array(to_numpy(states), dtype=self._obs_dtype)
 
     def close_extras(self, **kwargs: Any) -> None:
         self._frames.close()
