@@ -30,30 +30,6 @@ import torch
 from torch.nn.functional import silu
 
 
-def floor_decision_ms(
-    *,
-    ensemble: int,
-    hidden: int,
-    layers: int,
-    population: int,
-    horizon: int,
-    iterations: int,
-    elites: int,
-    alpha: float,
-    particles: int,
-    obs_dim: int = 18,
-    action_dim: int = 6,
-    decisions: int = 200,
-    seed: int = 0,
-    compiled: bool = False,
-) -> float:
-    """Milliseconds per decision of the minimal eager decision (median of 5 blocks of
-    `decisions // 5` after a warm-up), for members of `layers` hidden layers of `hidden`
-    units and the CEM sizes given; uses the caller's torch thread setting. `compiled`: the
-    rollout under `torch.compile` (compiled during the warm-up, not timed)."""
-    return floor_decisions(**{k: v for k, v in locals().items() if k != "decisions"})(decisions)
-
-
 def floor_decisions(
     *,
     ensemble: int,
@@ -70,9 +46,11 @@ def floor_decisions(
     seed: int = 0,
     compiled: bool = False,
 ) -> Callable[[int], float]:
-    """The floor's decision, built once: a function of a number of decisions that runs
-    them (after as many warm-up decisions, a fifth of them) and returns the median
-    milliseconds per decision of 5 blocks."""
+    """The floor's decision for members of `layers` hidden layers of `hidden` units and the
+    CEM sizes given, built once: a function of a number of decisions that runs them (after a
+    fifth of them as warm-up) and returns the median milliseconds per decision of 5 blocks,
+    at the caller's torch thread setting. `compiled`: the rollout under `torch.compile`
+    (compiled during the first warm-up, not timed)."""
     if (population * particles) % ensemble:
         raise ValueError("population * particles must divide evenly among the members")
     k, d, a, h = ensemble, obs_dim, action_dim, hidden
@@ -153,6 +131,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (2)")
     parser.add_argument("--rounds", type=int, default=6, help="alternating rounds (6)")
     args = parser.parse_args()
+    if args.threads < 1 or args.rounds < 1:
+        parser.error(f"--threads and --rounds must be >= 1, got {args.threads} and {args.rounds}")
     torch.set_num_threads(args.threads)
     sizes = dict(ensemble=5, hidden=64, layers=2, population=60, horizon=10, iterations=2)
     sizes |= dict(elites=6, alpha=0.1, particles=5)

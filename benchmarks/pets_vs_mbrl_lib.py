@@ -56,7 +56,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from _pets_floor import floor_decision_ms
+from _pets_floor import floor_decisions
 from mbrl_lib_comparison import MbrlSide, mbrl_python, setup
 
 import physprior
@@ -273,10 +273,9 @@ def main() -> None:
 def eager_floor_ms(budget: Budget) -> float:
     """The decision's kernels alone (`_pets_floor.py`), at the runs' thread setting."""
     sizes = ("ensemble", "hidden", "layers", "population", "horizon", "iterations", "elites")
-    floor = floor_decision_ms(
-        **{name: getattr(budget, name) for name in (*sizes, "alpha", "particles")},
-        decisions=10 if budget.population * budget.horizon > 10_000 else 200,
-    )
+    floor = floor_decisions(
+        **{name: getattr(budget, name) for name in (*sizes, "alpha", "particles")}
+    )(10 if budget.population * budget.horizon > 10_000 else 200)
     print(f"eager floor of one decision (_pets_floor.py): {floor:.1f} ms", flush=True)
     return floor
 
