@@ -14,7 +14,8 @@ import numpy as np
 
 def is_torch(x: Any) -> bool:
     """True if `x` is a torch tensor (checked without importing torch)."""
-    return type(x).__module__.startswith("torch")
+    # numpy arrays first: one-row env steps call this several times per step.
+    return type(x) is not np.ndarray and type(x).__module__.startswith("torch")
 
 
 def namespace(x: Any) -> ModuleType:
@@ -37,7 +38,9 @@ def constant_like(value: Any, like: Any) -> Any:
 
         # A copy: torch warns when wrapping a read-only array (env parameters are read-only).
         return torch.tensor(np.array(value), dtype=like.dtype, device=like.device)
-    return np.asarray(value, dtype=np.result_type(like.dtype, np.float64))
+    # float64 rows (the envs' own and the single learned env's) skip `result_type`'s cost.
+    dtype = np.float64 if like.dtype == np.float64 else np.result_type(like.dtype, np.float64)
+    return np.asarray(value, dtype=dtype)
 
 
 def as_batch(x: Any, dim: int, name: str) -> tuple[Any, bool]:

@@ -357,4 +357,4 @@ class ThreeBodyEnv(_GravityEnv):
         m = self._const(self.masses, next_obs)
         centre = xp.sum(m[:, None] * q, axis=-2, keepdims=True) / xp.sum(m)
         dist2 = xp.sum((q - centre) ** 2, axis=-1)
-        return xp.any(dist2 > self.escape_radius**2, axis=-1)
+        return (dist2 > self.escape_radius**2).any(axis=-1)

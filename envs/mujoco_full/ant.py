@@ -137,7 +137,7 @@ class AntFullEnv(_HealthyFullStateEnv, AntEnv):
     def _healthy(self, z: Any) -> Any:
         xp = namespace(z)
         z_lo, z_hi = self._healthy_z_range
-        return xp.all(xp.isfinite(z), axis=-1) & (z_lo <= z[..., 2]) & (z[..., 2] <= z_hi)
+        return xp.isfinite(z).all(axis=-1) & (z_lo <= z[..., 2]) & (z[..., 2] <= z_hi)
 
 
 __all__ = ["AntFullEnv"]

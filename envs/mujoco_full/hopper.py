@@ -7,7 +7,6 @@ from typing import Any
 
 from gymnasium.envs.mujoco.hopper_v5 import HopperEnv
 
-from .._xp import namespace
 from ._full_state import _full_state_init, _HealthyFullStateEnv, _upright
 
 
@@ -117,7 +116,7 @@ class HopperFullEnv(_HealthyFullStateEnv, HopperEnv):
     def _healthy(self, z: Any) -> Any:
         lo, hi = self._healthy_state_range
         state = z[..., 2:]
-        in_range = namespace(z).all((lo < state) & (state < hi), axis=-1)
+        in_range = ((lo < state) & (state < hi)).all(axis=-1)
         return in_range & _upright(z, self._healthy_z_range, self._healthy_angle_range)
 
 

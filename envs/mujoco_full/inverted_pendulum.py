@@ -89,7 +89,7 @@ class InvertedPendulumFullEnv(_FullStateEnv, InvertedPendulumEnv):
 
     def _terminated(self, next_obs: Any) -> Any:
         xp = namespace(next_obs)
-        return ~xp.all(xp.isfinite(next_obs), axis=-1) | (xp.abs(next_obs[..., 1]) > 0.2)
+        return ~xp.isfinite(next_obs).all(axis=-1) | (xp.abs(next_obs[..., 1]) > 0.2)
 
 
 __all__ = ["InvertedPendulumFullEnv"]

@@ -293,11 +293,15 @@ def test_vector_env_matches_the_single_env_step_for_step(checkpoint) -> None:
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
 def test_single_env_one_row_path_equals_the_batched_step(dtype: torch.dtype) -> None:
-    # The single env steps one row through numpy (`ModelDynamics.transition_one`: the action
-    # through torch.from_numpy where numpy has the dtype, torch.as_tensor where not).
+    # The single env steps one row through numpy (`ModelDynamics.transition_one`): the model
+    # too where numpy has its dtype (its `numpy_row_step`), in torch where not (bfloat16).
     model = normalised_model(PENDULUM).to(dtype)
     env = LearnedDynamicsEnv(model, PENDULUM)
     dynamics = env.dynamics
+    with torch.no_grad():
+        assert (dynamics._numpy_row_step() is None) == (dtype == torch.bfloat16)
+    # numpy's BLAS sums in another order than torch's: the same to rounding; torch: exact.
+    tolerance = {torch.float32: 2e-6, torch.float64: 1e-13, torch.bfloat16: 0.0}[dtype]
     obs, _ = env.reset(seed=3)
     rng = np.random.default_rng(1)
     for _ in range(30):
@@ -305,7 +309,7 @@ def test_single_env_one_row_path_equals_the_batched_step(dtype: torch.dtype) -> 
         state = torch.as_tensor(obs[None], dtype=dtype)
         expected = dynamics.step(state, torch.as_tensor(action[None], dtype=dtype))
         obs, reward, terminated, truncated, info = env.step(action)
-        np.testing.assert_array_equal(obs, expected[0][0].double().numpy())
+        np.testing.assert_allclose(obs, expected[0][0].double().numpy(), rtol=tolerance, atol=0)
         assert reward == pytest.approx(
             float(expected[1][0]), rel=1e-2 if dtype == torch.bfloat16 else 1e-6
         )
@@ -319,6 +323,35 @@ def test_single_env_one_row_path_equals_the_batched_step(dtype: torch.dtype) -> 
     vec_obs, rewards, *_ = envs.step(np.zeros((3, 1), np.float32))
     assert vec_obs.dtype == rewards.dtype == np.float64
     envs.close()
+
+
+def test_single_env_steps_node_so_through_numpy_and_only_a_lone_mean_model() -> None:
+    # node-so's averaged-velocity rule on one row in numpy, on a [q, v] env.
+    env_id = "physprior/InvertedPendulumFull-v0"
+    torch.manual_seed(0)
+    model = make("node-so", obs_dim=4, action_dim=1, q_dim=2, state_layout="qv", dt=0.04,
+                 hidden=32, env_id=env_id)  # fmt: skip
+    states, actions = random_transitions(env_id, n=200)
+    model.fit_normalization(torch.as_tensor(states).float(), torch.as_tensor(actions).float())
+    env = LearnedDynamicsEnv(model.eval(), env_id)
+    with torch.no_grad():
+        assert env.dynamics._numpy_row_step() is not None
+    obs, _ = env.reset(seed=0)
+    for t in range(20):
+        action = np.array([np.sin(t)], np.float32)
+        with torch.no_grad():
+            expected = model.step(torch.as_tensor(obs[None]), torch.as_tensor(action[None]))
+        obs, _, terminated, truncated, _ = env.step(action)
+        np.testing.assert_allclose(obs, expected[0].double().numpy(), rtol=2e-5, atol=1e-6)
+        if terminated or truncated:
+            obs, _ = env.reset()
+    pendulum = gym.make(PENDULUM).unwrapped
+    probabilistic = make("mlp", obs_dim=2, action_dim=1, q_dim=1, dt=pendulum.dt,
+                         probabilistic=True)  # fmt: skip
+    for sample in (False, True):  # a draw from the Gaussian stays in torch, with its generator
+        dynamics = LearnedDynamicsEnv(probabilistic, PENDULUM, sample=sample).dynamics
+        with torch.no_grad():
+            assert (dynamics._numpy_row_step() is None) == sample
 
 
 def test_vector_env_spaces_autoreset_and_counters(checkpoint) -> None:

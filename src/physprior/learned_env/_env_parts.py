@@ -80,12 +80,21 @@ def _pick_base_id(model: TransitionModel, base_env_id: str | None) -> str:
     return model.config.env_id
 
 
+#: Up to this many values, `_check_in_range` compares them one by one in Python.
+_FEW = 16
+
+
 def _check_in_range(values: NDArray[np.float64], dtype: torch.dtype, name: str) -> None:
     """Refuse values that are not finite, or that become inf in the model's `dtype`."""
-    largest = float(np.abs(values).max(initial=0.0))
     limit = torch.finfo(dtype).max
-    if largest <= limit:  # one reduction in the common case: NaN and inf compare False
+    if values.size <= _FEW:
+        # A single env's action: Python's comparisons beat numpy's calls on a handful of
+        # numbers. NaN compares False, so it falls through to the checks below.
+        if all(-limit <= v <= limit for v in values.ravel().tolist()):
+            return
+    elif float(np.abs(values).max(initial=0.0)) <= limit:  # one reduction, NaN compares False
         return
+    largest = float(np.abs(values).max(initial=0.0))
     if not np.isfinite(values).all():
         raise ValueError(f"{name} contains NaN or inf")
     raise ValueError(

@@ -38,7 +38,8 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from physprior.models import TransitionModel
-from physprior.models._cache import TensorVersions
+from physprior.models._base import NumpyRowStep
+from physprior.models._numpy_row import NUMPY_DTYPES
 
 __all__ = [
     "DEFAULT_BOUND",
@@ -118,11 +119,9 @@ def _check_bound(bound: float | None) -> float:
     return value
 
 
-#: The torch dtypes numpy shares, for `torch.from_numpy` without a conversion.
-_NUMPY_DTYPES: dict[torch.dtype, type[np.floating[Any]]] = {
-    torch.float32: np.float32,
-    torch.float64: np.float64,
-}
+_FLOAT64_MAX = float(np.finfo(np.float64).max)
+#: `_bound_lists`'s cache: the normaliser's mean and std, their versions, the bound as lists.
+_BoundEntry = tuple[Tensor, Tensor, tuple[int, int], tuple[list[float], list[float]]]
 
 
 # ---------------------------------------------------------------------------------- the core
@@ -210,7 +209,7 @@ class ModelDynamics:
         # The bounds as the model's dtype holds them, for `transition_one`'s numpy clip.
         self._action_low_np = to_numpy(self.action_low).astype(np.float64)
         self._action_high_np = to_numpy(self.action_high).astype(np.float64)
-        self._bound_cache: tuple[TensorVersions, tuple[list[float], list[float]]] | None = None
+        self._bound_cache: _BoundEntry | None = None
         spec = gym.spec(base_env_id)
         #: The base env's episode length (its registered `max_episode_steps`; None: unlimited).
         self.max_episode_steps: int | None = spec.max_episode_steps
@@ -299,17 +298,26 @@ class ModelDynamics:
     ) -> tuple[Tensor, NDArray[np.float64], float, bool, bool]:
         """`step` of one row, for the single env: `state (1, D)` (model dtype, from a reset
         or an earlier step), `obs (D,)` the same row as float64 and a checked `action (A,)`
-        -> `(next_state (1, D), next_obs (D,) float64, reward, terminated, diverged)`. The
-        model steps in torch; the clipping, reward, termination and divergence check run in
-        numpy on the float64 row, since on one row torch's cost per call is most of the step.
+        -> `(next_state (1, D), next_obs (D,) float64, reward, terminated, diverged)`.
+
+        The clipping, reward, termination and divergence check run in numpy on the float64
+        row, since on one row torch's cost per call is most of the step; so does the model
+        where it has a `numpy_row_step` (a lone model, not sampled), else it steps in torch.
         The same results as `step` to rounding (reward and bound in float64 rather than the
         model's dtype)."""
         clipped = np.minimum(np.maximum(action, self._action_low_np), self._action_high_np)
         with torch.no_grad():
             if self.model.training:
                 self.model.eval()
-            predicted = self._predict(state, self._action_row(clipped), None)
-        next_obs = to_numpy(predicted)[0].astype(np.float64)
+            row_step = self._numpy_row_step()
+            if row_step is None:
+                predicted = self._predict(state, self._action_row(clipped), None)
+                next_obs = to_numpy(predicted)[0].astype(np.float64)
+            else:
+                self.last_disagreement = None
+                next_row = row_step(obs, clipped)  # in the model's dtype
+                predicted = torch.from_numpy(next_row[None])
+                next_obs = next_row.astype(np.float64)
         low, high = self._bound_lists()
         # On a handful of numbers Python's own comparisons beat numpy's calls; NaN compares
         # False, so a non-finite row diverges too.
@@ -325,11 +333,18 @@ class ModelDynamics:
         terminated = bool(self.base_env.termination_fn(next_obs))
         return predicted, next_obs, reward, terminated, diverged
 
+    def _numpy_row_step(self) -> NumpyRowStep | None:
+        """The model's one-row numpy step, where `transition_one` may use it: a lone model
+        (not an ensemble), not sampled, on the CPU."""
+        if self.ensemble_size is not None or self.sample or self.device.type != "cpu":
+            return None
+        return self.model.numpy_row_step()
+
     def _action_row(self, action: NDArray[np.float64]) -> Tensor:
         """`action (A,)` as a `(1, A)` tensor of the model's dtype on `device`: through
         `torch.from_numpy` where numpy has the dtype (a few microseconds less than
         `torch.as_tensor` with a conversion, which is a tenth of a one-row step)."""
-        numpy_dtype = _NUMPY_DTYPES.get(self.dtype)
+        numpy_dtype = NUMPY_DTYPES.get(self.dtype)
         if numpy_dtype is None:
             return torch.as_tensor(action[None], dtype=self.dtype, device=self.device)
         row = torch.from_numpy(action.astype(numpy_dtype).reshape(1, -1))
@@ -339,14 +354,17 @@ class ModelDynamics:
         """The divergence bound as float64 lists `(mean - limit, mean + limit)` for
         `transition_one`, rebuilt when the model's state normaliser changes."""
         norm = self.model.state_norm
-        tensors = (norm.mean, norm.std)
-        if self._bound_cache is None or not self._bound_cache[0].matches(tensors):
-            std = to_numpy(norm.std).astype(np.float64)
-            limit = np.minimum(self.bound * std, np.finfo(np.float64).max)
-            mean = to_numpy(norm.mean).astype(np.float64)
-            bounds = ((mean - limit).tolist(), (mean + limit).tolist())
-            self._bound_cache = (TensorVersions(tensors), bounds)
-        return self._bound_cache[1]
+        mean, std = norm.mean, norm.std
+        versions = (mean._version, std._version)
+        cached = self._bound_cache
+        # Compared by identity and in-place version, as the models' inference cache does;
+        # the entry holds the tensors, so a freed one's id never matches again.
+        if cached is None or cached[0] is not mean or cached[1] is not std or cached[2] != versions:
+            limit = np.minimum(self.bound * to_numpy(std).astype(np.float64), _FLOAT64_MAX)
+            centre = to_numpy(mean).astype(np.float64)
+            bounds = ((centre - limit).tolist(), (centre + limit).tolist())
+            self._bound_cache = cached = (mean, std, versions, bounds)
+        return cached[3]
 
     def _predict(self, obs: Tensor, action: Tensor, members: Tensor | None) -> Tensor:
         """The model's next state `(N, D)` of checked, clipped inputs (see `member`; drawn

@@ -29,6 +29,10 @@ StackedRollout = Callable[[Tensor, Tensor, "Tensor | None"], Tensor]
 """K members' rollouts at once: `(z (K, B, D), actions (K, B, T, A), noise (K, B, T, D) or
 None) -> (K, B, T + 1, D)`; see `TransitionModel.stacked_rollout`."""
 
+NumpyRowStep = Callable[[Any, Any], Any]
+"""One transition on one row in numpy: `(z (D,), u (A,)) -> next z (D,)`; see
+`TransitionModel.numpy_row_step`."""
+
 LossKind = Literal["l2", "l1"]
 
 #: The widest hidden layer a config accepts: far above the papers' 2,048, and well below
@@ -183,10 +187,11 @@ class TransitionModel(nn.Module, abc.ABC):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        # Values built from the weights (`_cache.inference_cached`) and the module list the
-        # cache's checks walk; both dropped when the model moves (`_apply`).
+        # Values built from the weights (`_cache.inference_cached`) and the submodules'
+        # parameter and buffer dicts the cache's checks read; both dropped when the model
+        # moves (`_apply`).
         self._inference_cache: dict[tuple[Any, ...], tuple[TensorVersions, Any]] = {}
-        self._submodule_list: list[nn.Module] | None = None
+        self._tensor_dicts: list[dict[str, Any]] | None = None
         self.state_norm = Normalizer(config.obs_dim)
         self.action_norm = Normalizer(config.action_dim)
         self.delta_norm = Normalizer(config.obs_dim)
@@ -267,6 +272,15 @@ class TransitionModel(nn.Module, abc.ABC):
     ) -> tuple[Tensor, Memory]:
         """One transition `(B, D), (B, A) -> (B, D)`, carrying recurrent memory if any."""
 
+    def numpy_row_step(self) -> NumpyRowStep | None:
+        """`step` on one row in numpy, for environments that step one row at a time: a
+        function `(z (D,), u (A,)) -> next z (D,)` of numpy arrays, computing in the model's
+        dtype, the same as `step` to rounding; None where the model has none (the default).
+
+        It holds a copy of the weights: ask again after they change (under
+        `torch.no_grad()` the models that have one cache it until then)."""
+        return None
+
     def step(self, z: Tensor, u: Tensor | None = None) -> Tensor:
         """The state one interval `dt` after `z` `(B, D)` under action `u` `(B, A)`."""
         z = self._check_state(z)
@@ -295,23 +309,19 @@ class TransitionModel(nn.Module, abc.ABC):
 
     # ------------------------------------------------------------------ inference cache
     def _weight_tensors(self) -> list[Tensor]:
-        """Every parameter and buffer of the model, read from its (cached) list of
-        submodules: a few microseconds, where walking the module tree takes tens."""
-        if self._submodule_list is None:
-            self._submodule_list = list(self.modules())
-        return [
-            t
-            for module in self._submodule_list
-            for group in (module._parameters, module._buffers)
-            for t in group.values()
-            if t is not None
-        ]
+        """Every parameter and buffer of the model, read from its submodules' (cached)
+        parameter and buffer dicts: a few microseconds, where walking the module tree takes
+        tens."""
+        if self._tensor_dicts is None:
+            modules = list(self.modules())
+            self._tensor_dicts = [m._parameters for m in modules] + [m._buffers for m in modules]
+        return [t for group in self._tensor_dicts for t in group.values() if t is not None]
 
     def clear_inference_cache(self) -> None:
         """Forget the values built from the weights (needed only after writing weights
         through `.data`, which the cache cannot see)."""
         self._inference_cache.clear()
-        self._submodule_list = None
+        self._tensor_dicts = None
 
     def _apply(self, fn: Any, recurse: bool = True) -> Any:
         # Another dtype or device: the cached values no longer fit.

@@ -13,6 +13,7 @@ does that must call `model.clear_inference_cache()`.)
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -31,14 +32,16 @@ class TensorVersions:
 
     def __init__(self, tensors: Sequence[Tensor]) -> None:
         self.tensors = tuple(tensors)
-        self.versions = tuple(t._version for t in self.tensors)
+        self.versions = [t._version for t in self.tensors]
 
     def matches(self, tensors: Sequence[Tensor]) -> bool:
         """Whether `tensors` are the same objects, none modified in place since."""
+        # `map` and a list comprehension rather than generators: a single env checks this
+        # on every one-row step.
         return (
             len(tensors) == len(self.tensors)
-            and all(a is b for a, b in zip(tensors, self.tensors, strict=True))
-            and tuple(t._version for t in tensors) == self.versions
+            and all(map(operator.is_, tensors, self.tensors))
+            and [t._version for t in tensors] == self.versions
         )
 
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Literal, cast, final
+from typing import Any, Literal, cast, final
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ._base import Memory, ModelConfig, StackedRollout, TransitionModel
+from ._base import Memory, ModelConfig, NumpyRowStep, StackedRollout, TransitionModel
 from ._cache import inference_cached
 from ._normalized_mlp import FoldedMLP, NormalizedMLP, StackedMLP
+from ._numpy_row import NumpyMLP
 from ._registry import register
 from ._rollout import rollout_inputs
 
@@ -87,6 +89,19 @@ class MLPDelta(TransitionModel):
     ) -> tuple[Tensor, Memory]:
         net = self._folded()
         return torch.add(z, net(z, net.input_bias(u))[:, : self.obs_dim]), None
+
+    @inference_cached
+    def numpy_row_step(self) -> NumpyRowStep | None:
+        net = NumpyMLP.of(self._folded())
+        if net is None:
+            return None
+        d, dtype = self.obs_dim, net.dtype
+
+        def step(z: Any, u: Any) -> Any:
+            z = np.asarray(z, dtype=dtype)
+            return z + net(z, net.input_bias(np.asarray(u, dtype=dtype)))[:d]
+
+        return step
 
     def _distribution(self, z: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
         net = self._folded()

@@ -9,15 +9,16 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable
-from typing import final
+from typing import Any, final
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
 from physprior.integrators import Field
 
-from ._base import Memory, ModelConfig, TransitionModel
+from ._base import Memory, ModelConfig, NumpyRowStep, TransitionModel
 from ._cache import inference_cached
 from ._inference_rollout import IN_PLACE_ACTIVATIONS, averaged_velocity_rollout_no_grad
 from ._normalized_mlp import (
@@ -27,6 +28,7 @@ from ._normalized_mlp import (
     NormalizedMLP,
     embedded_input_stats,
 )
+from ._numpy_row import NumpyMLP
 from ._registry import register
 from ._rollout import rollout_inputs
 
@@ -187,7 +189,34 @@ class NODESO(TransitionModel):
         z, actions = rollout_inputs(self, z0, actions, steps)
         return self._rollout(z, actions)
 
+    def numpy_row_step(self) -> NumpyRowStep | None:
+        """decon-hnn's averaged-velocity rule on one row in numpy (see `TransitionModel`);
+        None with a mass matrix or another integrator, which step in torch."""
+        return self._numpy_row_step(self.active_integrator.name, self.active_substeps)
+
     # ------------------------------------------------------------------ parts
+    @inference_cached
+    def _numpy_row_step(self, integrator: str, substeps: int) -> NumpyRowStep | None:
+        if self.mass_net is not None or integrator != "euler":
+            return None
+        h = self.dt / substeps
+        increment = self._folded(increment=h)
+        net = NumpyMLP.of(increment) if isinstance(increment, FoldedMLP) else None
+        if net is None:
+            return None
+        n, dtype = self.q_dim, net.dtype
+
+        def step(z: Any, u: Any) -> Any:
+            z = np.array(z, dtype=dtype)  # a copy, updated in place
+            bias = net.input_bias(np.asarray(u, dtype=dtype))
+            for _ in range(substeps):  # as `_averaged_velocity_rollout`, one row
+                kick = net(z, bias)  # [h^2/2 a, h a] at the state before this substep
+                z[:n] += h * z[n:]
+                z += kick
+            return z
+
+        return step
+
     def _rollout(self, z: Tensor, actions: Tensor) -> Tensor:
         """`(B, T + 1, 2n)` from checked `z (B, 2n)` and `actions (B, T, A)`."""
         integrator = self.active_integrator
