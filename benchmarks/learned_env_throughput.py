@@ -217,11 +217,13 @@ def halves_model_subject(
 ) -> Subject:
     """Issue 16's candidate "split the batch across the cores yourself": the bare node-so
     `model.step`, each half of the copies on its own Python thread with one intra-op thread
-    (torch releases the GIL inside its operations); the thread setting is restored after."""
+    (torch releases the GIL inside its operations); the thread setting is restored after.
+    torch's thread count is per thread here (a worker's `set_num_threads` leaves the main
+    thread's alone), so the worker sets its own when it starts."""
     rows = np.random.default_rng(2).integers(len(pool), size=copies)
     start = torch.as_tensor(pool[rows], dtype=torch.float32)
     gen = torch.Generator().manual_seed(3)
-    worker = ThreadPoolExecutor(1)
+    worker = ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(1,))
     half = copies // 2
 
     def second(z: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
