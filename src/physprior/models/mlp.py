@@ -92,6 +92,8 @@ class MLPDelta(TransitionModel):
 
     @inference_cached
     def numpy_row_step(self) -> NumpyRowStep | None:
+        """`z + net(z, u)` on one row in numpy (see `TransitionModel`); a probabilistic
+        model's mean step, as `step`."""
         net = NumpyMLP.of(self._folded())
         if net is None:
             return None
