@@ -18,6 +18,7 @@ time over the model evaluation it runs (`numpy row step`); its time over the tor
 printed as well.
 
     python benchmarks/single_env_step.py            # about 20 seconds
+    python benchmarks/single_env_step.py --breakdown   # and where the step's time goes
 
 Goal (issue 16): the learned env's overhead over the model under 50 us per step.
 """
@@ -28,13 +29,16 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections import defaultdict
 from collections.abc import Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 
 import physprior  # noqa: F401  (registers the environments)
+from physprior.learned_env import single as single_env
 from physprior.models import make
 from physprior.training import save_model
 
@@ -69,10 +73,57 @@ def env_runner(env: gym.Env) -> Callable[[int], None]:
     return run
 
 
+def breakdown(env: gym.Env, steps: int) -> None:
+    """Time the pieces of `env`'s step inside the step loop, `steps` steps: each function the
+    one-row step calls is wrapped with a timer on this env object (its own logic untouched);
+    "rest" is the step's time outside them (clipping, conversions, gym's wrappers)."""
+    unwrapped: Any = env.unwrapped
+    dynamics, base = unwrapped.dynamics, unwrapped.dynamics.base_env
+    seconds: dict[str, float] = defaultdict(float)
+
+    def timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                seconds[name] += time.perf_counter() - start
+
+        return wrapper
+
+    lookup = dynamics._numpy_row_step
+
+    def timed_lookup() -> Any:
+        step = timed("weight check (numpy_row_step lookup)", lookup)()
+        return None if step is None else timed("model (numpy row step)", step)
+
+    dynamics._numpy_row_step = timed_lookup
+    dynamics._bound_lists = timed("divergence bound", dynamics._bound_lists)
+    base.reward_fn = timed("base env reward_fn", base.reward_fn)
+    base.termination_fn = timed("base env termination_fn", base.termination_fn)
+    check = single_env._check_state
+    single_env._check_state = timed("action check", check)
+    try:
+        run = env_runner(env)
+        start = time.perf_counter()
+        run(steps)
+        total = time.perf_counter() - start
+    finally:
+        single_env._check_state = check
+    print(f"inside the learned env's step, {steps} steps (us per step):")
+    for name, spent in seconds.items():
+        print(f"  {name:<38}{1e6 * spent / steps:8.1f}")
+    print(f"  {'rest':<38}{1e6 * (total - sum(seconds.values())) / steps:8.1f}")
+    print(f"  {'whole step':<38}{1e6 * total / steps:8.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=2000, help="steps per timing (2000)")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (5)")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also time the step's pieces inside the loop"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     base = gym.make(BASE).unwrapped
@@ -84,6 +135,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         save_model(model, f"{folder}/model")
         learned = gym.make("physprior/Learned-v0", model=f"{folder}/model")
+        inspected = gym.make("physprior/Learned-v0", model=f"{folder}/model")
     z, u = states[:1], torch.zeros(1, 1)
 
     def bare(steps: int) -> None:
@@ -126,6 +178,8 @@ def main() -> None:
     print(f"learned env over the bare torch model: {med['learned env'] - med['bare model']:.1f} us")
     print(f"learned env over its numpy row step: {overhead:.1f} us per step")
     print(f"goal: overhead < {GOAL_US:.0f} us: {overhead:.1f} us ({verdict})")
+    if args.breakdown:
+        breakdown(inspected, args.steps * args.rounds)
 
 
 if __name__ == "__main__":
