@@ -8,18 +8,30 @@ shape the models use (85-88 GFLOP/s from 200 x 128 x 128 up), and MKL's own thre
 little at these sizes, so `rate x cores` is what the hardware allows; a subject's figure as a
 fraction of `limit = rate x cores / FLOPs per item` says how much of it the code uses.
 
+`rate x cores` assumes that the cores, each running one thread, do not slow each other
+down (shared caches, memory bandwidth, another tenant of the host); `cores_check` times that
+in the same run: one process per core, one thread each, all on the same product at once.
+
 FLOPs count the matrix products only (2 per multiply-add), which is what the limit is made of;
 activations, biases and the rest are the overhead the fraction exposes.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import statistics
 import time
+from typing import Any
 
 import torch
 
-__all__ = ["Limit", "addmm_gflops", "mlp_flops", "node_so_transition_flops"]
+__all__ = [
+    "Limit",
+    "addmm_gflops",
+    "cores_check",
+    "mlp_flops",
+    "node_so_transition_flops",
+]
 
 
 def addmm_gflops(rows: int, inner: int, cols: int, *, seconds: float = 0.2) -> float:
@@ -42,6 +54,54 @@ def addmm_gflops(rows: int, inner: int, cols: int, *, seconds: float = 0.2) -> f
         return statistics.median(rates)
     finally:
         torch.set_num_threads(threads)
+
+
+def _time_addmm_at_once(shape: tuple[int, int, int], seconds: float, start: Any, out: Any) -> None:
+    """One process of `concurrent_addmm_gflops`: one thread's addmm rate, timed from `start`."""
+    torch.set_num_threads(1)
+    rows, inner, cols = shape
+    bias, left, right = torch.randn(cols), torch.randn(rows, inner), torch.randn(inner, cols)
+    result = torch.empty(rows, cols)
+    torch.addmm(bias, left, right, out=result)
+    start.wait()
+    calls, begin = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - begin) < seconds:
+        torch.addmm(bias, left, right, out=result)
+        calls += 1
+    out.put(2.0 * rows * inner * cols * calls / elapsed / 1e9)
+
+
+def concurrent_addmm_gflops(
+    rows: int, inner: int, cols: int, processes: int, *, seconds: float = 1.0
+) -> list[float]:
+    """GFLOP/s of `processes` processes at once, each one thread of `torch.addmm` on
+    `(rows, inner) @ (inner, cols)` for `seconds`, started together."""
+    context = multiprocessing.get_context("spawn")  # no fork of a process with torch threads
+    start, out = context.Barrier(processes), context.Queue()
+    workers = [
+        context.Process(target=_time_addmm_at_once, args=((rows, inner, cols), seconds, start, out))
+        for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    rates = [out.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join()
+    return rates
+
+
+def cores_check(rows: int, inner: int, cols: int, cores: int, gflops: float) -> str:
+    """A line saying whether `rate x cores` holds here: `cores` processes of one thread each,
+    timed at once on the same product, against `gflops` (one thread alone)."""
+    if cores < 2:
+        return "one core: the limit is one thread's rate"
+    rates = concurrent_addmm_gflops(rows, inner, cols, cores)
+    shown = " + ".join(f"{rate:.1f}" for rate in rates)
+    return (
+        f"the limit's 'x {cores} cores', checked now: {cores} processes of one thread at once "
+        f"on {rows} x {inner} x {cols}: {shown} = {sum(rates):.1f} GFLOP/s, "
+        f"{sum(rates) / gflops:.2f}x one thread alone ({gflops:.1f})"
+    )
 
 
 def mlp_flops(in_dim: int, hidden: int, layers: int, out_dim: int) -> int:

@@ -55,7 +55,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 import torch
-from _limits import Limit, addmm_gflops, mlp_flops, node_so_transition_flops
+from _limits import Limit, addmm_gflops, cores_check, mlp_flops, node_so_transition_flops
 from mujoco import rollout as mj_rollout
 
 import physprior
@@ -331,6 +331,7 @@ def main() -> None:
         "node-so": Limit(node_so_transition_flops(18, 6, 128, 2, 8), gflops, args.threads),
         "mlp": Limit(2 * 6 * 128 + mlp_flops(18, 128, 2, 18), gflops, args.threads),
     }
+    print(cores_check(args.envs, 128, 128, args.threads, gflops))
     for name, limit in limits.items():
         print(f"{name}: {limit.describe('transition')}")
     for s in subjects[1:]:

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from _limits import Limit, addmm_gflops, mlp_flops, node_so_transition_flops
+from _limits import Limit, addmm_gflops, cores_check, mlp_flops, node_so_transition_flops
 from learned_env_throughput import ENV_ID, fitted_model, halfcheetah_states
 
 from physprior.agents.mpc import CEMConfig, CEMPlanner
@@ -170,6 +170,7 @@ def main() -> None:
         "node-so": node_so_transition_flops(18, 6, 128, 2, 8),
         "mlp": 2 * 6 * 128 + mlp_flops(18, 128, 2, 18),
     }
+    print(cores_check(args.population, 128, 128, args.threads, gflops))
     for name, flops in per_transition.items():
         limit = Limit(flops * transitions, gflops, args.threads)
         limit_ms = 1000 / limit.per_second

@@ -33,7 +33,7 @@ import time
 import gymnasium as gym
 import numpy as np
 import torch
-from _limits import Limit, addmm_gflops, node_so_transition_flops
+from _limits import Limit, addmm_gflops, cores_check, node_so_transition_flops
 from torch import nn
 
 import physprior  # noqa: F401  (registers the environments)
@@ -216,7 +216,9 @@ def main() -> None:
     # The machine's limit, measured now: a window's 2 transitions forward and backward
     # (the backward pass twice the forward's products: to the inputs and to the weights).
     window_flops = 3 * 2 * node_so_transition_flops(18, 6, 128, 2, 8)
-    limit = Limit(window_flops, addmm_gflops(BATCH, 128, 128), args.threads)
+    gflops = addmm_gflops(BATCH, 128, 128)
+    limit = Limit(window_flops, gflops, args.threads)
+    print(cores_check(BATCH, 128, 128, args.threads, gflops))
     print(
         f"{limit.describe('window')}; physprior at {limit.fraction(ours_rate):.1%} of it, the "
         f"plain reference at {limit.fraction(plain_rate):.1%}"
