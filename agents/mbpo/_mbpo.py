@@ -21,6 +21,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 
 from physprior._io import atomic_write, atomic_write_text
 from physprior._progress import progress_bar
+from physprior._validate import check_finite_rates, check_positive_ints, check_seed
 from physprior.data import from_replay_buffer, make_windows
 from physprior.learned_env import ModelDynamics
 from physprior.models import TransitionModel, check_config_fields, make, model_class
@@ -123,7 +124,8 @@ class MBPOConfig:
     """Torch device of SAC and the model."""
 
     def __post_init__(self) -> None:
-        for name in (
+        check_positive_ints(
+            self,
             "model_train_every",
             "model_epochs",
             "model_batch_size",
@@ -134,10 +136,7 @@ class MBPOConfig:
             "batch_size",
             "learning_starts",
             "buffer_size",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"MBPOConfig.{name} must be a positive integer, got {value!r}")
+        )
         if isinstance(self.gradient_steps, bool) or not isinstance(self.gradient_steps, int):
             raise ValueError(
                 f"MBPOConfig.gradient_steps must be an int, got {self.gradient_steps!r}"
@@ -150,20 +149,8 @@ class MBPOConfig:
             raise ValueError(f"MBPOConfig.model_window must be >= 2, got {self.model_window}")
         if not isinstance(self.real_ratio, (int, float)) or not 0 <= self.real_ratio <= 1:
             raise ValueError(f"MBPOConfig.real_ratio must be in [0, 1], got {self.real_ratio!r}")
-        for name in ("model_lr", "model_weight_decay"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
-                raise ValueError(f"MBPOConfig.{name} must be a finite number >= 0, got {value!r}")
-        if self.model_lr <= 0:
-            raise ValueError(f"MBPOConfig.model_lr must be positive, got {self.model_lr!r}")
-        if self.ensemble is not None and (
-            isinstance(self.ensemble, bool)
-            or not isinstance(self.ensemble, int)
-            or self.ensemble < 1
-        ):
-            raise ValueError(
-                f"MBPOConfig.ensemble must be a positive integer or None, got {self.ensemble!r}"
-            )
+        check_finite_rates(self, positive=("model_lr",), non_negative=("model_weight_decay",))
+        check_positive_ints(self, "ensemble", "max_episode_steps", optional=True)
         if self.rollout_schedule is not None:
             schedule = self.rollout_schedule
             valid = (
@@ -178,19 +165,9 @@ class MBPOConfig:
                     "MBPOConfig.rollout_schedule must be (start, end, first_length) with "
                     f"0 <= start < end and 1 <= first_length <= rollout_length, got {schedule!r}"
                 )
-        if self.max_episode_steps is not None and (
-            isinstance(self.max_episode_steps, bool)
-            or not isinstance(self.max_episode_steps, int)
-            or self.max_episode_steps < 1
-        ):
-            raise ValueError(
-                "MBPOConfig.max_episode_steps must be a positive integer or None, got "
-                f"{self.max_episode_steps!r}"
-            )
         if self.bound is not None and not self.bound > 0:
             raise ValueError(f"MBPOConfig.bound must be positive or None, got {self.bound!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"MBPOConfig.seed must be an integer >= 0, got {self.seed!r}")
+        check_seed(self)
         model_class(self.model)  # ValueError listing the valid names
         if not isinstance(self.model_kwargs, dict) or not isinstance(self.sac_kwargs, dict):
             raise TypeError("MBPOConfig.model_kwargs and sac_kwargs must be dicts")

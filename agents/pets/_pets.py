@@ -16,6 +16,7 @@ import torch
 
 from physprior._io import atomic_write_text, check_output_folder, output_lock
 from physprior._progress import progress_bar
+from physprior._validate import check_finite_rates, check_positive_ints, check_seed
 from physprior.learned_env import ModelDynamics
 from physprior.models import check_config_fields, make, model_class
 from physprior.training import load_model, save_model
@@ -74,31 +75,10 @@ class PETSConfig:
     """Seeds the members' initialisation, every episode's env reset, planner and fit."""
 
     def __post_init__(self) -> None:
-        for name in ("ensemble", "initial_steps", "model_epochs", "model_batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"PETSConfig.{name} must be a positive integer, got {value!r}")
-        for name in ("model_lr", "model_weight_decay"):
-            value = getattr(self, name)
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if (
-                not ok
-                or not math.isfinite(value)
-                or value < 0
-                or (name == "model_lr" and value == 0)
-            ):
-                raise ValueError(f"PETSConfig.{name} must be a finite number > 0, got {value!r}")
-        if self.max_episode_steps is not None and (
-            isinstance(self.max_episode_steps, bool)
-            or not isinstance(self.max_episode_steps, int)
-            or self.max_episode_steps < 1
-        ):
-            raise ValueError(
-                f"PETSConfig.max_episode_steps must be a positive integer or None, got "
-                f"{self.max_episode_steps!r}"
-            )
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"PETSConfig.seed must be an integer >= 0, got {self.seed!r}")
+        check_positive_ints(self, "ensemble", "initial_steps", "model_epochs", "model_batch_size")
+        check_finite_rates(self, positive=("model_lr",), non_negative=("model_weight_decay",))
+        check_positive_ints(self, "max_episode_steps", optional=True)
+        check_seed(self)
         model_class(self.model)
         if not isinstance(self.model_kwargs, dict) or not isinstance(self.planner_kwargs, dict):
             raise TypeError("PETSConfig.model_kwargs and planner_kwargs must be dicts")

@@ -19,7 +19,7 @@ import types
 import typing
 from typing import Any, Literal, Union
 
-__all__ = ["check_field_types"]
+__all__ = ["check_field_types", "check_finite_rates", "check_positive_ints", "check_seed"]
 
 
 def _describe(annotation: Any) -> str:
@@ -76,3 +76,38 @@ def check_field_types(config: Any, *, infinite_ok: typing.Iterable[str] = ()) ->
                 f"{type(config).__name__}.{field.name} must be {_describe(annotation)}, "
                 f"got {value!r} ({type(value).__name__})"
             )
+
+
+def check_positive_ints(config: Any, *names: str, optional: bool = False) -> None:
+    """Raise `ValueError` for the first of `names` (fields of `config`) that is not an int
+    >= 1 (bools refused); with `optional`, None is allowed too."""
+    for name in names:
+        value = getattr(config, name)
+        if optional and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            allowed = "a positive integer or None" if optional else "a positive integer"
+            raise ValueError(f"{type(config).__name__}.{name} must be {allowed}, got {value!r}")
+
+
+def check_finite_rates(
+    config: Any, *, positive: typing.Iterable[str] = (), non_negative: typing.Iterable[str] = ()
+) -> None:
+    """Raise `ValueError` for the first field of `config` that is not a finite real number
+    `> 0` (those in `positive`) or `>= 0` (those in `non_negative`); bools refused."""
+    bounds = [(name, "> 0") for name in positive] + [(name, ">= 0") for name in non_negative]
+    for name, bound in bounds:
+        value = getattr(config, name)
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if ok and math.isfinite(value) and (value > 0 if bound == "> 0" else value >= 0):
+            continue
+        raise ValueError(
+            f"{type(config).__name__}.{name} must be a finite number {bound}, got {value!r}"
+        )
+
+
+def check_seed(config: Any) -> None:
+    """Raise `ValueError` unless `config.seed` is an int >= 0 (bools refused)."""
+    seed = config.seed
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"{type(config).__name__}.seed must be an integer >= 0, got {seed!r}")

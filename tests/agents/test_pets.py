@@ -85,6 +85,24 @@ def test_mistakes_are_refused_before_anything_runs(tmp_path):
         PETSConfig(ensemble=0)
 
 
+@pytest.mark.parametrize(
+    ("fields", "match"),
+    [
+        ({"model_lr": 0.0}, r"PETSConfig\.model_lr must be a finite number > 0, got 0\.0"),
+        ({"model_lr": float("nan")}, r"model_lr must be a finite number > 0, got nan"),
+        ({"model_weight_decay": -1e-4}, r"model_weight_decay must be a finite number >= 0"),
+        ({"model_weight_decay": True}, r"model_weight_decay must be a finite number >= 0"),
+        ({"max_episode_steps": 0}, r"max_episode_steps must be a positive integer or None"),
+        ({"model_epochs": 2.0}, r"PETSConfig\.model_epochs must be a positive integer, got 2\.0"),
+        ({"seed": True}, r"PETSConfig\.seed must be an integer >= 0, got True"),
+    ],
+)
+def test_pets_config_refuses_bad_numbers_in_one_line(fields, match):
+    with pytest.raises(ValueError, match=match):
+        PETSConfig(**fields)
+    PETSConfig(model_weight_decay=0.0, max_episode_steps=None)  # the edges are allowed
+
+
 def test_the_mbrl_command(tmp_path, capsys):
     out = tmp_path / "run"
     args = ["mbrl", ENV, "--steps", "60", "--out", str(out), "--ensemble", "2", "--no-progress"]
