@@ -55,6 +55,15 @@ def test_node_so_numpy_row_step_equals_the_torch_step(activation: str, dtype: to
     _assert_rows_match(_model("node-so", dtype, state_layout="qv", activation=activation), dtype)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(("integrator", "substeps"), [("rk4", 1), ("rk4", 3), ("euler", 2)])
+def test_node_numpy_row_step_equals_the_torch_step(
+    integrator: str, substeps: int, dtype: torch.dtype
+) -> None:
+    model = _model("node", dtype, integrator=integrator, substeps=substeps, activation="silu")
+    _assert_rows_match(model, dtype)
+
+
 def test_node_so_numpy_row_step_follows_the_evaluation_substeps() -> None:
     model = _model("node-so", state_layout="qv", substeps=8, test_substeps=3)
     _assert_rows_match(model, torch.float32)  # eval: 3 substeps, as `step` uses
@@ -73,6 +82,8 @@ def test_no_numpy_row_step_where_numpy_cannot_follow() -> None:
         assert _model("node-so", state_layout="qp").numpy_row_step() is None  # a mass matrix
         assert _model("mlp", torch.bfloat16).numpy_row_step() is None  # numpy lacks bf16
         assert _model("hnn").numpy_row_step() is None  # needs autograd: no numpy form
+        assert _model("node", integrator="leapfrog").numpy_row_step() is None  # split
+        assert _model("node", angle_embedding=True).numpy_row_step() is None
 
 
 def test_numpy_row_step_sees_a_weight_change() -> None:

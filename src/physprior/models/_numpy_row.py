@@ -10,7 +10,8 @@ the same activation: the same function to rounding (numpy's BLAS sums in another
 torch's MKL).
 
 Only the activations below have a numpy form here; a network with another has none
-(`NumpyMLP.of` returns None) and its model steps in torch.
+(`NumpyMLP.of` returns None) and its model steps in torch. `NUMPY_UPDATES` holds the
+whole-state integrators' steps (`euler`, `rk4`) on one row, for `node`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from scipy.special import expit
 
 from ._normalized_mlp import FoldedMLP
 
-__all__ = ["NUMPY_DTYPES", "NumpyMLP"]
+__all__ = ["NUMPY_DTYPES", "NUMPY_UPDATES", "NumpyMLP"]
 
 Row = NDArray[Any]
 
@@ -118,3 +119,27 @@ class NumpyMLP:
         for weight, b in self.hidden:
             h = self.act(h @ weight + b)
         return h @ self.out_weight + self.out_bias
+
+
+# ---------------------------------------------------------------------------------- steps
+def _euler_update(f: Callable[[Row], Row], z: Row, h: float) -> Row:
+    """`integrators.euler_update` on one numpy row: `z + h f(z)`."""
+    return z + h * f(z)
+
+
+def _rk4_update(f: Callable[[Row], Row], z: Row, h: float) -> Row:
+    """`integrators.rk4_update` on one numpy row, the same tableau in the same order."""
+    half = 0.5 * h
+    k1 = f(z)
+    k2 = f(z + half * k1)
+    k3 = f(z + half * k2)
+    k4 = f(z + h * k3)
+    return z + (h / 6.0) * ((k1 + 2.0 * (k2 + k3)) + k4)
+
+
+#: The library's whole-state integrators by name, on one numpy row (`f`, `z`, `h`) -> `z`;
+#: the split ones (leapfrog, symplectic Euler) have no numpy form here.
+NUMPY_UPDATES: dict[str, Callable[[Callable[[Row], Row], Row, float], Row]] = {
+    "euler": _euler_update,
+    "rk4": _rk4_update,
+}

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import final
+from typing import Any, final
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from physprior.integrators import get_integrator
 
-from ._base import Memory, ModelConfig, TransitionModel
+from ._base import Memory, ModelConfig, NumpyRowStep, TransitionModel
 from ._cache import inference_cached
 from ._normalized_mlp import (
     AngleInputMLP,
+    FoldedMLP,
     FoldedNet,
     NormalizedMLP,
     embedded_input_stats,
 )
+from ._numpy_row import NUMPY_UPDATES, NumpyMLP
 from ._registry import register
 from ._rollout import rollout_inputs
 
@@ -129,7 +132,35 @@ class NODE(TransitionModel):
             states.append(z)
         return torch.stack(states, dim=1)
 
+    def numpy_row_step(self) -> NumpyRowStep | None:
+        """The field integrated on one row in numpy (see `TransitionModel`) with the active
+        integrator, where it is `euler` or `rk4`; None with a split integrator or an angle
+        embedding, which step in torch."""
+        return self._numpy_row_step(self.active_integrator.name, self.active_substeps)
+
     # ------------------------------------------------------------------ parts
+    @inference_cached
+    def _numpy_row_step(self, integrator: str, substeps: int) -> NumpyRowStep | None:
+        update = NUMPY_UPDATES.get(integrator)
+        folded = self._folded()
+        net = NumpyMLP.of(folded) if isinstance(folded, FoldedMLP) else None
+        if update is None or net is None:
+            return None
+        h, dtype = self.dt / substeps, net.dtype
+
+        def step(z: Any, u: Any) -> Any:
+            z = np.asarray(z, dtype=dtype)
+            bias = net.input_bias(np.asarray(u, dtype=dtype))
+
+            def field(x: Any) -> Any:
+                return net(x, bias)
+
+            for _ in range(substeps):
+                z = update(field, z, h)
+            return z
+
+        return step
+
     @inference_cached
     def _folded(self) -> FoldedNet:
         dt = self.dt
