@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from ._binary import FRAME_SIZE
 from ._render import BACKGROUND
-from ._validation import check_action, check_state
+from ._validation import check_action, check_render_mode, check_state
 from ._xp import as_batch, namespace, unbatch
 
 FloatArray = NDArray[np.float64]
@@ -55,11 +55,7 @@ class PhysicsEnv(gym.Env[FloatArray, FloatArray], abc.ABC):
         render_mode: str | None = None,
         render_size: int = 128,
     ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode={render_mode!r} is not supported; use one of "
-                f"{self.metadata['render_modes']} or None"
-            )
+        check_render_mode(render_mode, self.metadata)
         if dt <= 0:
             raise ValueError(f"dt must be positive, got {dt}")
         self.q_dim = int(q_dim)

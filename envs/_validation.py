@@ -53,6 +53,15 @@ def strict_kwargs(valid: Iterable[str] | None = None) -> Callable[[F], F]:
     return decorate
 
 
+def check_render_mode(render_mode: str | None, metadata: dict[str, Any]) -> None:
+    """Refuse a `render_mode` that the env's `metadata["render_modes"]` does not list."""
+    if render_mode is not None and render_mode not in metadata["render_modes"]:
+        raise ValueError(
+            f"render_mode={render_mode!r} is not supported; use one of "
+            f"{metadata['render_modes']} or None"
+        )
+
+
 def check_action(action: Any, shape: tuple[int, ...]) -> NDArray[np.float64]:
     """`action` as a float64 array of `shape`; ValueError naming the expected shape otherwise."""
     try:

@@ -19,7 +19,7 @@ from gymnasium import spaces, utils
 from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
 from numpy.typing import NDArray
 
-from .._validation import check_action, check_state, strict_kwargs
+from .._validation import check_action, check_render_mode, check_state, strict_kwargs
 from .._xp import as_batch, constant_like, is_torch, namespace, unbatch
 
 FloatArray = NDArray[np.float64]
@@ -114,12 +114,7 @@ def _full_state_init(init: F) -> F:
 
     @functools.wraps(init)
     def wrapper(self: _FullStateEnv, **kwargs: Any) -> None:
-        render_mode = kwargs.get("render_mode")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode={render_mode!r} is not supported; use one of "
-                f"{self.metadata['render_modes']} or None"
-            )
+        check_render_mode(kwargs.get("render_mode"), self.metadata)
         for name, value in kwargs.items():
             _check_value(name, value)
         init(self, **kwargs)
@@ -282,6 +277,17 @@ def _falses(like: Any, shape: tuple[int, ...]) -> Any:
     if xp is np:
         return np.zeros(shape, dtype=bool)
     return xp.zeros(shape, dtype=xp.bool, device=like.device)
+
+
+class _ForwardFullStateEnv(_FullStateEnv):
+    """A variant whose episode never ends early (HalfCheetah, Swimmer): v5's reward
+    `forward - ctrl_cost` and no termination."""
+
+    def _reward(self, obs: Any, action: Any, next_obs: Any) -> Any:
+        return self._forward_reward(obs, next_obs) - self._ctrl_cost(action)
+
+    def _terminated(self, next_obs: Any) -> Any:
+        return _falses(next_obs, tuple(next_obs.shape[:-1]))
 
 
 class _HealthyFullStateEnv(_FullStateEnv):

@@ -7,10 +7,10 @@ from typing import Any
 
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
-from ._full_state import _falses, _full_state_init, _FullStateEnv, _without_settotalmass_warning
+from ._full_state import _ForwardFullStateEnv, _full_state_init, _without_settotalmass_warning
 
 
-class HalfCheetahFullEnv(_FullStateEnv, HalfCheetahEnv):
+class HalfCheetahFullEnv(_ForwardFullStateEnv, HalfCheetahEnv):
     """HalfCheetah with full-state observations `[qpos, qvel]` (Gymnasium `HalfCheetah-v5`).
 
     A planar cat-like robot (torso, two thighs, two shins, two feet; 9 degrees of freedom)
@@ -110,12 +110,6 @@ class HalfCheetahFullEnv(_FullStateEnv, HalfCheetahEnv):
                 exclude_current_positions_from_observation=False,
                 **render_kwargs,
             )
-
-    def _reward(self, obs: Any, action: Any, next_obs: Any) -> Any:
-        return self._forward_reward(obs, next_obs) - self._ctrl_cost(action)
-
-    def _terminated(self, next_obs: Any) -> Any:
-        return _falses(next_obs, tuple(next_obs.shape[:-1]))
 
 
 __all__ = ["HalfCheetahFullEnv"]

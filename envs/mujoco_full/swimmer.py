@@ -7,10 +7,10 @@ from typing import Any
 
 from gymnasium.envs.mujoco.swimmer_v5 import SwimmerEnv
 
-from ._full_state import _falses, _full_state_init, _FullStateEnv
+from ._full_state import _ForwardFullStateEnv, _full_state_init
 
 
-class SwimmerFullEnv(_FullStateEnv, SwimmerEnv):
+class SwimmerFullEnv(_ForwardFullStateEnv, SwimmerEnv):
     """Swimmer with full-state observations `[qpos, qvel]` (Gymnasium `Swimmer-v5`).
 
     A three-segment planar swimmer in a viscous fluid (5 degrees of freedom: x, y, heading and
@@ -93,12 +93,6 @@ class SwimmerFullEnv(_FullStateEnv, SwimmerEnv):
             exclude_current_positions_from_observation=False,
             **render_kwargs,
         )
-
-    def _reward(self, obs: Any, action: Any, next_obs: Any) -> Any:
-        return self._forward_reward(obs, next_obs) - self._ctrl_cost(action)
-
-    def _terminated(self, next_obs: Any) -> Any:
-        return _falses(next_obs, tuple(next_obs.shape[:-1]))
 
 
 __all__ = ["SwimmerFullEnv"]

@@ -11,6 +11,8 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
+from physprior.envs._validation import check_render_mode
+
 from ._env_parts import (
     _check_state,
     _dynamics,
@@ -96,11 +98,7 @@ class LearnedDynamicsEnv(gym.Env[NDArray[np.float64], NDArray[np.float32]]):
         member: str | int = "mean",
         sample: bool = False,
     ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode={render_mode!r} is not supported; use one of "
-                f"{self.metadata['render_modes']} or None"
-            )
+        check_render_mode(render_mode, self.metadata)
         self.dynamics = _dynamics(
             model, model_path, base_env_id, bound=bound, device=device, member=member, sample=sample
         )

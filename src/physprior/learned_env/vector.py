@@ -12,6 +12,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from numpy.typing import NDArray
 from torch import Tensor
 
+from physprior.envs._validation import check_render_mode
+
 from ._env_parts import (
     _check_state,
     _dynamics,
@@ -111,11 +113,7 @@ class LearnedVectorEnv(VectorEnv[NDArray[np.float64], NDArray[np.float32], NDArr
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         mode = _autoreset_mode(autoreset_mode)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode={render_mode!r} is not supported; use one of "
-                f"{self.metadata['render_modes']} or None"
-            )
+        check_render_mode(render_mode, self.metadata)
         self.dynamics = _dynamics(
             model, model_path, base_env_id, bound=bound, device=device, member=member, sample=sample
         )
