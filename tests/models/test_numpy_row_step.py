@@ -101,3 +101,18 @@ def test_numpy_row_step_sees_a_weight_change() -> None:
             rtol=2e-5,
         )  # fmt: skip
     assert not np.allclose(after(z, u), first)
+
+
+@pytest.mark.parametrize("name", ["mlp", "node", "node-so"])
+def test_numpy_row_step_refuses_bad_rows_in_one_line(name: str) -> None:
+    extra = {"state_layout": "qv"} if name == "node-so" else {}
+    with torch.no_grad():
+        step = _model(name, **extra).numpy_row_step()
+    z, u = np.zeros(4), np.zeros(2)
+    with pytest.raises(ValueError, match=r"^z must have shape \(4,\), got \(1, 4\)$"):
+        step(z[None], u)
+    with pytest.raises(ValueError, match=r"^u must have shape \(2,\), got \(3,\)$"):
+        step(z, np.zeros(3))
+    with pytest.raises(TypeError, match=r"^z must be an array of numbers, got 'abc'$"):
+        step("abc", u)
+    step(z.tolist(), u.tolist())  # lists of numbers are rows too

@@ -28,7 +28,7 @@ from scipy.special import expit
 
 from ._normalized_mlp import FoldedMLP
 
-__all__ = ["NUMPY_DTYPES", "NUMPY_UPDATES", "NumpyMLP"]
+__all__ = ["NUMPY_DTYPES", "NUMPY_UPDATES", "NumpyMLP", "as_row"]
 
 Row = NDArray[Any]
 
@@ -65,6 +65,18 @@ NUMPY_DTYPES: dict[torch.dtype, type[np.floating[Any]]] = {
     torch.float32: np.float32,
     torch.float64: np.float64,
 }
+
+
+def as_row(x: Any, size: int, name: str, dtype: type[np.floating[Any]]) -> Row:
+    """`x` as a `(size,)` array of `dtype` (a copy only where the dtype differs); a
+    one-line error naming `name` for anything else."""
+    try:
+        row = np.asarray(x, dtype=dtype)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of numbers, got {x!r}") from None
+    if row.shape != (size,):
+        raise ValueError(f"{name} must have shape ({size},), got {row.shape}")
+    return row
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,7 +6,6 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any, Literal, cast, final
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -14,7 +13,7 @@ from torch.nn import functional as F
 from ._base import Memory, ModelConfig, NumpyRowStep, StackedRollout, TransitionModel
 from ._cache import inference_cached
 from ._normalized_mlp import FoldedMLP, NormalizedMLP, StackedMLP
-from ._numpy_row import NumpyMLP
+from ._numpy_row import NumpyMLP, as_row
 from ._registry import register
 from ._rollout import rollout_inputs
 
@@ -97,11 +96,11 @@ class MLPDelta(TransitionModel):
         net = NumpyMLP.of(self._folded())
         if net is None:
             return None
-        d, dtype = self.obs_dim, net.dtype
+        d, a, dtype = self.obs_dim, self.action_dim, net.dtype
 
         def step(z: Any, u: Any) -> Any:
-            z = np.asarray(z, dtype=dtype)
-            return z + net(z, net.input_bias(np.asarray(u, dtype=dtype)))[:d]
+            z = as_row(z, d, "z", dtype)
+            return z + net(z, net.input_bias(as_row(u, a, "u", dtype)))[:d]
 
         return step
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, final
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -20,7 +19,7 @@ from ._normalized_mlp import (
     NormalizedMLP,
     embedded_input_stats,
 )
-from ._numpy_row import NUMPY_UPDATES, NumpyMLP
+from ._numpy_row import NUMPY_UPDATES, NumpyMLP, as_row
 from ._registry import register
 from ._rollout import rollout_inputs
 
@@ -149,8 +148,8 @@ class NODE(TransitionModel):
         h, dtype = self.dt / substeps, net.dtype
 
         def step(z: Any, u: Any) -> Any:
-            z = np.asarray(z, dtype=dtype)
-            bias = net.input_bias(np.asarray(u, dtype=dtype))
+            z = as_row(z, self.obs_dim, "z", dtype)
+            bias = net.input_bias(as_row(u, self.action_dim, "u", dtype))
 
             def field(x: Any) -> Any:
                 return net(x, bias)

@@ -11,7 +11,6 @@ import math
 from collections.abc import Callable
 from typing import Any, final
 
-import numpy as np
 import torch
 from torch import Tensor
 from torch.nn import functional as F
@@ -28,7 +27,7 @@ from ._normalized_mlp import (
     NormalizedMLP,
     embedded_input_stats,
 )
-from ._numpy_row import NumpyMLP
+from ._numpy_row import NumpyMLP, as_row
 from ._registry import register
 from ._rollout import rollout_inputs
 
@@ -207,8 +206,8 @@ class NODESO(TransitionModel):
         n, dtype = self.q_dim, net.dtype
 
         def step(z: Any, u: Any) -> Any:
-            z = np.array(z, dtype=dtype)  # a copy, updated in place
-            bias = net.input_bias(np.asarray(u, dtype=dtype))
+            z = as_row(z, 2 * n, "z", dtype).copy()  # updated in place
+            bias = net.input_bias(as_row(u, self.action_dim, "u", dtype))
             for _ in range(substeps):  # as `_averaged_velocity_rollout`, one row
                 kick = net(z, bias)  # [h^2/2 a, h a] at the state before this substep
                 z[:n] += h * z[n:]
